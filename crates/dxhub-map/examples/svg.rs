@@ -16,7 +16,7 @@ use dxhub_map::{Atlas, RenderOptions, RenderedMap};
 
 /// Fills cycled through by feature position so neighbours usually differ.
 const FILLS: [&str; 6] = [
-    "#c7dcef", "#d9ead3", "#fce5cd", "#e6d7ef", "#fff2b3", "#d0e8e4",
+    "#8fbcd9", "#9fcf8f", "#f2b880", "#b7a6d6", "#e6cf6e", "#83c5b8",
 ];
 
 fn main() -> ExitCode {
@@ -78,15 +78,15 @@ fn svg_document(map: &RenderedMap) -> String {
     let _ = writeln!(
         svg,
         r##"<svg xmlns="http://www.w3.org/2000/svg" width="{w}" height="{h}" viewBox="{vb}">
-<rect width="{w}" height="{h}" fill="#f4f8fb"/>
-<g stroke="#ffffff" stroke-width="0.4" stroke-linejoin="round">"##,
+<rect width="{w}" height="{h}" fill="#f7fbff"/>
+<g stroke="#ffffff" stroke-width="0.7" stroke-linejoin="round" paint-order="stroke">"##,
         w = map.width,
         h = map.height,
         vb = map.view_box,
     );
     for (i, f) in map.features.iter().enumerate() {
         let fill = if f.in_focus {
-            "#f6b26b"
+            "#e8743b"
         } else {
             FILLS[i % FILLS.len()]
         };
@@ -102,9 +102,11 @@ fn svg_document(map: &RenderedMap) -> String {
         "</g>\n<g font-family=\"sans-serif\" font-size=\"7\" text-anchor=\"middle\" dominant-baseline=\"central\" fill=\"#333\">\n",
     );
     for f in &map.features {
-        // Rough fit test: ~3.6 px per character at 7 px.
-        let text_half_width = f.short_name.chars().count() as f64 * 1.8;
-        if f.label_room_px >= text_half_width.min(12.0) && f.label_room_px >= 4.0 {
+        // Rough fit test: text at 7 px is ~3.8 px per character. `label_room_px` is
+        // the radius of free space around the label, and a flat text box can
+        // poke out of a disc a little, hence 0.4 rather than 0.5 of the width.
+        let text_width = f.short_name.chars().count() as f64 * 3.8;
+        if f.label_room_px >= 0.4 * text_width && f.label_room_px >= 4.0 {
             let _ = writeln!(
                 svg,
                 r#"<text x="{}" y="{}">{}</text>"#,

@@ -185,6 +185,8 @@ pub(crate) struct Ring {
 }
 
 impl Polygon {
+    /// `rings` holds the exterior first; the loader guarantees at least one ring
+    /// with at least three points.
     pub(crate) fn new(rings: Vec<Ring>) -> Self {
         let bbox = BBox::from_points(rings[0].points.iter()).unwrap_or(BBox {
             min_x: 0.0,
@@ -227,8 +229,8 @@ impl Polygon {
         self.area
     }
 
-    /// Whether `p` lies strictly inside the polygon (inside the exterior and
-    /// outside every hole), by the even-odd rule.
+    /// Whether `p` lies inside the polygon: inside the exterior and outside every
+    /// hole, by the even-odd rule (points exactly on an edge may go either way).
     #[must_use]
     pub fn contains(&self, p: Point) -> bool {
         self.bbox.contains_point(p) && rings_contain(self.rings.iter().map(|r| &r.points[..]), p)

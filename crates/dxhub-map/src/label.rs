@@ -62,8 +62,8 @@ impl Ord for Cell {
     }
 }
 
-/// Distance from `p` to the outline, positive inside the polygon.
-fn signed_distance(p: Point, rings: &[&[Point]]) -> f64 {
+/// Unsigned distance from `p` to the nearest edge of any ring.
+pub(crate) fn distance_to_outline(p: Point, rings: &[&[Point]]) -> f64 {
     let mut min_sq = f64::INFINITY;
     for ring in rings {
         let n = ring.len();
@@ -71,7 +71,12 @@ fn signed_distance(p: Point, rings: &[&[Point]]) -> f64 {
             min_sq = min_sq.min(seg_dist_sq(p, ring[i], ring[(i + 1) % n]));
         }
     }
-    let d = min_sq.sqrt();
+    min_sq.sqrt()
+}
+
+/// Distance from `p` to the outline, positive inside the polygon.
+fn signed_distance(p: Point, rings: &[&[Point]]) -> f64 {
+    let d = distance_to_outline(p, rings);
     if rings_contain(rings.iter().copied(), p) {
         d
     } else {

@@ -359,10 +359,17 @@ fn render_feature(
         if !part.bbox().intersects(&frame.window) {
             continue;
         }
-        let bbox_px = BBox::from_points(&[
+        // The transform is a positive scale plus shift, so corners map to corners.
+        let (lo, hi) = (
             frame.to_px(Point::new(part.bbox().min_x, part.bbox().min_y)),
             frame.to_px(Point::new(part.bbox().max_x, part.bbox().max_y)),
-        ])?;
+        );
+        let bbox_px = BBox {
+            min_x: lo.x,
+            min_y: lo.y,
+            max_x: hi.x,
+            max_y: hi.y,
+        };
         let needs_clip = !frame.clip.contains_bbox(&bbox_px);
         let mut rings: Vec<(TenthsRing, f64)> = Vec::with_capacity(part.rings.len());
         for (i, ring) in part.rings.iter().enumerate() {
@@ -633,12 +640,13 @@ impl PathWriter {
 
     fn number(&mut self, v: i64) {
         let a = v.unsigned_abs();
-        let has_dot = a % 10 != 0;
+        let has_dot = !a.is_multiple_of(10);
         let starts_with_dot = a < 10 && has_dot;
-        if let Some(prev_has_dot) = self.last_number {
-            if v >= 0 && !(starts_with_dot && prev_has_dot) {
-                self.out.push(' ');
-            }
+        if let Some(prev_has_dot) = self.last_number
+            && v >= 0
+            && !(starts_with_dot && prev_has_dot)
+        {
+            self.out.push(' ');
         }
         push_tenths(&mut self.out, v);
         self.last_number = Some(has_dot);
