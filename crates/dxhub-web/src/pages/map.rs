@@ -11,7 +11,7 @@ use crate::maps::{MapVersion, Maps};
 const CHAR_PX: f64 = 5.6;
 
 fn fits(f: &RenderedFeature, text: &str) -> bool {
-    f.label_room_px >= CHAR_PX * text.chars().count() as f64 * 0.55
+    f.label_room_px >= CHAR_PX * text.chars().count() as f64 * 0.4
 }
 
 /// Where the archipelagos lie, for their labels (they are drawn as clusters of marks).
