@@ -453,20 +453,20 @@ impl Builder {
                 new_key(UnitLevel::Commune, &m.new_code),
                 &m.merge_type,
             )?;
-            if level == UnitLevel::Commune {
-                if let Some(district) = district_of.get(&m.old_code) {
-                    let kind = self
-                        .lineage
-                        .last()
-                        .map(|e| e.kind)
-                        .unwrap_or(LineageKind::Partial);
-                    let entry = district_targets
-                        .entry(district.clone())
-                        .or_default()
-                        .entry(m.new_code.clone())
-                        .or_insert(kind);
-                    *entry = entry.then(kind);
-                }
+            if level == UnitLevel::Commune
+                && let Some(district) = district_of.get(&m.old_code)
+            {
+                let kind = self
+                    .lineage
+                    .last()
+                    .map(|e| e.kind)
+                    .unwrap_or(LineageKind::Partial);
+                let entry = district_targets
+                    .entry(district.clone())
+                    .or_default()
+                    .entry(m.new_code.clone())
+                    .or_insert(kind);
+                *entry = entry.then(kind);
             }
         }
         for (district, targets) in district_targets {

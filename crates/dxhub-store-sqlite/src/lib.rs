@@ -119,10 +119,10 @@ impl SqliteStore {
                 None => open_connection(&inner.path)?,
             };
             let out = f(&mut conn);
-            if let Ok(mut idle) = inner.idle.lock() {
-                if idle.len() < MAX_IDLE {
-                    idle.push(conn);
-                }
+            if let Ok(mut idle) = inner.idle.lock()
+                && idle.len() < MAX_IDLE
+            {
+                idle.push(conn);
             }
             out
         })

@@ -10,7 +10,11 @@ use common::Running;
 
 /// The Chromium binary, or None when browser tests were explicitly skipped.
 fn chromium() -> Option<PathBuf> {
-    for candidate in ["/usr/bin/chromium", "/usr/bin/chromium-browser", "/usr/bin/google-chrome"] {
+    for candidate in [
+        "/usr/bin/chromium",
+        "/usr/bin/chromium-browser",
+        "/usr/bin/google-chrome",
+    ] {
         if Path::new(candidate).exists() {
             return Some(PathBuf::from(candidate));
         }
@@ -19,7 +23,9 @@ fn chromium() -> Option<PathBuf> {
         eprintln!("!!! browser test SKIPPED (DXHUB_SKIP_BROWSER=1) !!!");
         return None;
     }
-    panic!("Chromium is not installed: run scripts/test-deps.sh (or scripts/test), or set DXHUB_SKIP_BROWSER=1 to skip on purpose");
+    panic!(
+        "Chromium is not installed: run scripts/test-deps.sh (or scripts/test), or set DXHUB_SKIP_BROWSER=1 to skip on purpose"
+    );
 }
 
 fn headless(chromium: &Path, profile: &Path) -> Command {
@@ -40,7 +46,9 @@ fn headless(chromium: &Path, profile: &Path) -> Command {
 
 /// Share of pixels painted in the land colours of the map (greens), in a PNG.
 fn land_share(png_path: &Path) -> f64 {
-    let decoder = png::Decoder::new(std::io::BufReader::new(std::fs::File::open(png_path).unwrap()));
+    let decoder = png::Decoder::new(std::io::BufReader::new(
+        std::fs::File::open(png_path).unwrap(),
+    ));
     let mut reader = decoder.read_info().unwrap();
     let mut buf = vec![0; reader.output_buffer_size().unwrap()];
     let info = reader.next_frame(&mut buf).unwrap();
@@ -69,10 +77,22 @@ fn home_page_map_in_chromium() {
     for (at, provinces) in [("2025-06-30", 63), ("2025-07-01", 34)] {
         let url = format!("{}/?at={at}", server.base);
         let profile = tempfile::tempdir().unwrap();
-        let dom = headless(&chromium, profile.path()).arg("--dump-dom").arg(&url).output().unwrap();
-        assert!(dom.status.success(), "{}", String::from_utf8_lossy(&dom.stderr));
+        let dom = headless(&chromium, profile.path())
+            .arg("--dump-dom")
+            .arg(&url)
+            .output()
+            .unwrap();
+        assert!(
+            dom.status.success(),
+            "{}",
+            String::from_utf8_lossy(&dom.stderr)
+        );
         let dom = String::from_utf8_lossy(&dom.stdout);
-        assert_eq!(dom.matches("class=\"prov c").count(), provinces, "provinces drawn on {at}");
+        assert_eq!(
+            dom.matches("class=\"prov c").count(),
+            provinces,
+            "provinces drawn on {at}"
+        );
 
         let shot = dir.path().join(format!("home-{at}.png"));
         let profile = tempfile::tempdir().unwrap();
@@ -82,12 +102,20 @@ fn home_page_map_in_chromium() {
             .arg(&url)
             .output()
             .unwrap();
-        assert!(out.status.success() && shot.exists(), "{}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success() && shot.exists(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         let share = land_share(&shot);
         eprintln!("{at}: {:.1} % of the screenshot is map land", share * 100.0);
         // The mainland covers roughly a tenth of the window; a page without its map, or
         // with a collapsed one, has next to none of these colours.
-        assert!(share > 0.04, "{at}: only {:.2} % land pixels", share * 100.0);
+        assert!(
+            share > 0.04,
+            "{at}: only {:.2} % land pixels",
+            share * 100.0
+        );
         if let Ok(keep) = std::env::var("DXHUB_SCREENSHOT_DIR") {
             std::fs::create_dir_all(&keep).unwrap();
             std::fs::copy(&shot, Path::new(&keep).join(shot.file_name().unwrap())).unwrap();

@@ -123,15 +123,14 @@ impl PageCtx {
             }
         };
         let mut resp = markup.into_response();
-        if self.lang_changed {
-            if let Ok(v) = format!(
+        if self.lang_changed
+            && let Ok(v) = format!(
                 "lang={}; Path=/; Max-Age=31536000; SameSite=Lax",
                 lang.tag()
             )
             .parse()
-            {
-                resp.headers_mut().insert(header::SET_COOKIE, v);
-            }
+        {
+            resp.headers_mut().insert(header::SET_COOKIE, v);
         }
         resp
     }

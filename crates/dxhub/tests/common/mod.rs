@@ -42,9 +42,19 @@ impl Running {
                 }
             }
         });
-        let mut r = Running { child, lines: rx, log: Vec::new(), base: String::new() };
+        let mut r = Running {
+            child,
+            lines: rx,
+            log: Vec::new(),
+            base: String::new(),
+        };
         let line = r.wait_for("serving on http://", Duration::from_secs(120));
-        let url = line.split("serving on ").nth(1).expect("address").trim().to_owned();
+        let url = line
+            .split("serving on ")
+            .nth(1)
+            .expect("address")
+            .trim()
+            .to_owned();
         r.base = url;
         r
     }
@@ -61,7 +71,10 @@ impl Running {
                         return line;
                     }
                 }
-                Err(_) => panic!("no log line with {needle:?}; log so far:\n{}", self.log.join("\n")),
+                Err(_) => panic!(
+                    "no log line with {needle:?}; log so far:\n{}",
+                    self.log.join("\n")
+                ),
             }
         }
     }
@@ -104,13 +117,24 @@ pub fn http_get(base: &str, path: &str) -> (u16, String) {
     let host = base.trim_start_matches("http://").trim_end_matches('/');
     let mut s = TcpStream::connect(host).expect("connect");
     s.set_read_timeout(Some(Duration::from_secs(60))).ok();
-    write!(s, "GET {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n").expect("send");
+    write!(
+        s,
+        "GET {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n"
+    )
+    .expect("send");
     let mut raw = Vec::new();
     s.read_to_end(&mut raw).expect("read");
     let text = String::from_utf8_lossy(&raw).into_owned();
-    let status = text.split(' ').nth(1).and_then(|c| c.parse().ok()).unwrap_or(0);
+    let status = text
+        .split(' ')
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(0);
     let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
-    let body = if head.to_ascii_lowercase().contains("transfer-encoding: chunked") {
+    let body = if head
+        .to_ascii_lowercase()
+        .contains("transfer-encoding: chunked")
+    {
         dechunk(body)
     } else {
         body.to_owned()
@@ -139,14 +163,31 @@ pub fn postgres_database() -> Option<String> {
             eprintln!("!!! PostgreSQL case SKIPPED (DXHUB_SKIP_POSTGRES=1) !!!");
             return None;
         }
-        panic!("DXHUB_TEST_DATABASE_URL is not set: run scripts/test, or set DXHUB_SKIP_POSTGRES=1 to skip on purpose");
+        panic!(
+            "DXHUB_TEST_DATABASE_URL is not set: run scripts/test, or set DXHUB_SKIP_POSTGRES=1 to skip on purpose"
+        );
     };
-    let name = format!("dxhub_cli_{}_{}", std::process::id(), std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos());
-    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let name = format!(
+        "dxhub_cli_{}_{}",
+        std::process::id(),
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_nanos()
+    );
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
     rt.block_on(async {
-        let (client, conn) = tokio_postgres::connect(&admin, tokio_postgres::NoTls).await.expect("connect to test PostgreSQL");
+        let (client, conn) = tokio_postgres::connect(&admin, tokio_postgres::NoTls)
+            .await
+            .expect("connect to test PostgreSQL");
         tokio::spawn(conn);
-        client.execute(&format!("CREATE DATABASE {name}"), &[]).await.expect("create database");
+        client
+            .execute(&format!("CREATE DATABASE {name}"), &[])
+            .await
+            .expect("create database");
     });
     // The admin URL ends in its database name; swap it for the new one.
     let base = admin.rsplit_once('/').map(|(b, _)| b).unwrap_or(&admin);
