@@ -18,7 +18,12 @@ fn every_source_file_says_what_it_is_for() {
     let crates = Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap();
     let mut files = Vec::new();
     rust_files(crates, &mut files);
-    assert!(files.len() > 20, "found only {} files under {}", files.len(), crates.display());
+    assert!(
+        files.len() > 20,
+        "found only {} files under {}",
+        files.len(),
+        crates.display()
+    );
     let missing: Vec<String> = files
         .iter()
         .filter(|f| {
@@ -28,5 +33,9 @@ fn every_source_file_says_what_it_is_for() {
         })
         .map(|f| f.display().to_string())
         .collect();
-    assert!(missing.is_empty(), "files without a leading //! line:\n{}", missing.join("\n"));
+    assert!(
+        missing.is_empty(),
+        "files without a leading //! line:\n{}",
+        missing.join("\n")
+    );
 }
