@@ -1,5 +1,7 @@
 //! Domain types and pure rules of dxhub. No IO, no async, no database or HTTP types.
 
+pub mod accounts;
+pub mod audit;
 pub mod auth;
 pub mod date;
 pub mod units;

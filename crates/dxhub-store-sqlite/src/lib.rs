@@ -14,6 +14,8 @@ use dxhub_store::{
 };
 use rusqlite::{Connection, OpenFlags, OptionalExtension, params};
 
+mod accounts;
+
 mod migrations {
     refinery::embed_migrations!("migrations");
 }
@@ -36,7 +38,7 @@ struct Inner {
     idle: Mutex<Vec<Connection>>,
 }
 
-fn db_err(e: rusqlite::Error) -> StoreError {
+pub(crate) fn db_err(e: rusqlite::Error) -> StoreError {
     StoreError::Database(e.to_string())
 }
 
@@ -106,7 +108,7 @@ impl SqliteStore {
     }
 
     /// Runs `f` with a pooled connection on a blocking thread.
-    async fn with_conn<T, F>(&self, f: F) -> StoreResult<T>
+    pub(crate) async fn with_conn<T, F>(&self, f: F) -> StoreResult<T>
     where
         T: Send + 'static,
         F: FnOnce(&mut Connection) -> StoreResult<T> + Send + 'static,

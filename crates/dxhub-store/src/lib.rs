@@ -3,6 +3,10 @@
 
 use async_trait::async_trait;
 use dxhub_core::Date;
+use dxhub_core::accounts::{
+    ApiKey, NewApiKey, NewUser, Session, ThrottlePolicy, UnitContact, User,
+};
+use dxhub_core::audit::{AuditEntry, Change};
 use dxhub_core::units::{LineageEntry, Unit, UnitKey, UnitLevel};
 use dxhub_reference::ReferenceData;
 
@@ -21,6 +25,12 @@ pub enum StoreError {
     /// The stored data contradicts an invariant (a bug or a hand-edited database).
     #[error("stored data is inconsistent: {0}")]
     Corrupt(String),
+    /// A unique value is taken (e.g. an e-mail address).
+    #[error("{0}")]
+    Conflict(String),
+    /// The object to change does not exist.
+    #[error("{0}")]
+    NotFound(String),
 }
 
 /// Shorthand for store results.
@@ -89,9 +99,107 @@ pub trait UnitStore: Send + Sync {
     async fn lineage(&self, key: &UnitKey) -> StoreResult<Lineage>;
 }
 
+/// Which audit entries to list.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct AuditFilter {
+    /// Only entries whose actor contains this text.
+    pub actor: Option<String>,
+    /// Only entries whose action starts with this text.
+    pub action: Option<String>,
+    /// Only entries whose object starts with this text.
+    pub object: Option<String>,
+    /// Only entries at or after this time (RFC 3339 text, compared as text in UTC).
+    pub since: Option<String>,
+    /// Only entries before this time.
+    pub until: Option<String>,
+    /// At most this many, newest first; all when `None`.
+    pub limit: Option<u32>,
+}
+
+/// Accounts, sessions, sign-in throttling, API keys, unit contacts and the audit trail.
+/// Every method that changes something takes the [`Change`] to record and writes it in the
+/// same transaction, so no change is ever unaudited.
+#[async_trait]
+pub trait AccountStore: Send + Sync {
+    /// Creates an account; `Conflict` if the e-mail is taken.
+    async fn create_user(&self, user: &NewUser, audit: Change) -> StoreResult<User>;
+    /// The account with this id.
+    async fn user(&self, id: i64) -> StoreResult<Option<User>>;
+    /// The account with this e-mail (any case).
+    async fn user_by_email(&self, email: &str) -> StoreResult<Option<User>>;
+    /// The account linked to this OpenID Connect `issuer subject`.
+    async fn user_by_oidc_subject(&self, subject: &str) -> StoreResult<Option<User>>;
+    /// All accounts, by e-mail.
+    async fn users(&self) -> StoreResult<Vec<User>>;
+    /// Replaces an account's password hash and ends its sessions.
+    async fn set_password(&self, user_id: i64, hash: &str, audit: Change) -> StoreResult<()>;
+    /// Links an OpenID Connect identity to an account.
+    async fn link_oidc_subject(
+        &self,
+        user_id: i64,
+        subject: &str,
+        audit: Change,
+    ) -> StoreResult<()>;
+
+    /// Records a new session under the SHA-256 of its token.
+    async fn create_session(
+        &self,
+        token_hash: &str,
+        session: &Session,
+        audit: Change,
+    ) -> StoreResult<()>;
+    /// The live session (not expired at `now`, Unix seconds) and its enabled account.
+    async fn session(&self, token_hash: &str, now: i64) -> StoreResult<Option<(User, Session)>>;
+    /// Ends a session.
+    async fn delete_session(&self, token_hash: &str, audit: Change) -> StoreResult<()>;
+
+    /// Until when (Unix seconds) sign-in is locked for any of these throttle keys.
+    async fn login_locked_until(&self, keys: &[String], now: i64) -> StoreResult<Option<i64>>;
+    /// Counts a failed sign-in against each key and locks per the policy; returns the
+    /// lock's end, if any, and records the failure in the audit trail.
+    async fn record_login_failure(
+        &self,
+        keys: &[String],
+        now: i64,
+        policy: ThrottlePolicy,
+        audit: Change,
+    ) -> StoreResult<Option<i64>>;
+    /// Forgets the failures of these keys after a successful sign-in.
+    async fn clear_login_failures(&self, keys: &[String]) -> StoreResult<()>;
+
+    /// Creates an API key.
+    async fn create_key(&self, key: &NewApiKey, audit: Change) -> StoreResult<ApiKey>;
+    /// The key with this id.
+    async fn key(&self, id: i64) -> StoreResult<Option<ApiKey>>;
+    /// All keys, newest first.
+    async fn keys(&self) -> StoreResult<Vec<ApiKey>>;
+    /// Notes that a key was used (RFC 3339 time).
+    async fn touch_key(&self, id: i64, at: &str) -> StoreResult<()>;
+    /// Revokes a key; `NotFound` if there is none, no change if already revoked.
+    async fn revoke_key(&self, id: i64, audit: Change) -> StoreResult<ApiKey>;
+
+    /// The contact of a unit (level and code; contacts follow the code, not the version).
+    async fn unit_contact(&self, level: UnitLevel, code: &str) -> StoreResult<Option<UnitContact>>;
+    /// Sets the contact of a unit.
+    async fn set_unit_contact(
+        &self,
+        level: UnitLevel,
+        code: &str,
+        contact: &UnitContact,
+        audit: Change,
+    ) -> StoreResult<()>;
+
+    /// Records a change that is not a stored object of its own (e.g. a sign-out).
+    async fn append_audit(&self, audit: Change) -> StoreResult<AuditEntry>;
+    /// Audit entries matching the filter, newest first.
+    async fn audit_entries(&self, filter: &AuditFilter) -> StoreResult<Vec<AuditEntry>>;
+    /// Every audit entry in chain order, and the recorded head (last seq and hash).
+    async fn audit_chain(&self) -> StoreResult<(Vec<AuditEntry>, Option<(i64, String)>)>;
+}
+
 /// A complete dxhub store: every role trait joined.
 #[async_trait]
-pub trait Store: UnitStore {
+pub trait Store: UnitStore + AccountStore {
     /// The backend's name for logs ("sqlite", "postgres").
     fn backend(&self) -> &'static str;
 
