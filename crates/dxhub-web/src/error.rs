@@ -22,6 +22,26 @@ pub enum ApiError {
     /// The thing asked for does not exist.
     #[error("{0}")]
     NotFound(String),
+    /// Nobody is signed in (or the API key is missing or invalid): 401.
+    #[error("{0}")]
+    Unauthorized(String),
+    /// Signed in but not entitled: 403.
+    #[error("{0}")]
+    Forbidden(String),
+    /// The request conflicts with stored data (e.g. an e-mail already taken): 409.
+    #[error("{0}")]
+    Conflict(String),
+    /// A submitted field is invalid: 422.
+    #[error("field '{field}': {reason}")]
+    Invalid {
+        /// The field.
+        field: String,
+        /// What is wrong.
+        reason: String,
+    },
+    /// Too many attempts; retry after the given seconds: 429.
+    #[error("too many attempts; try again in {0} s")]
+    TooMany(i64),
     /// The store failed; the text is logged, not shown.
     #[error(transparent)]
     Store(#[from] StoreError),
@@ -41,6 +61,13 @@ impl ApiError {
         match self {
             ApiError::BadParameter { .. } => StatusCode::BAD_REQUEST,
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
+            ApiError::Unauthorized(_) => StatusCode::UNAUTHORIZED,
+            ApiError::Forbidden(_) => StatusCode::FORBIDDEN,
+            ApiError::Conflict(_) => StatusCode::CONFLICT,
+            ApiError::Invalid { .. } => StatusCode::UNPROCESSABLE_ENTITY,
+            ApiError::TooMany(_) => StatusCode::TOO_MANY_REQUESTS,
+            ApiError::Store(StoreError::Conflict(_)) => StatusCode::CONFLICT,
+            ApiError::Store(StoreError::NotFound(_)) => StatusCode::NOT_FOUND,
             ApiError::Store(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -52,6 +79,18 @@ impl ApiError {
                 ("bad_parameter", Some(parameter.clone()), reason.clone())
             }
             ApiError::NotFound(what) => ("not_found", None, what.clone()),
+            ApiError::Unauthorized(m) => ("unauthorized", None, m.clone()),
+            ApiError::Forbidden(m) => ("forbidden", None, m.clone()),
+            ApiError::Conflict(m) | ApiError::Store(StoreError::Conflict(m)) => {
+                ("conflict", None, m.clone())
+            }
+            ApiError::Store(StoreError::NotFound(m)) => ("not_found", None, m.clone()),
+            ApiError::Invalid { field, reason } => ("invalid", Some(field.clone()), reason.clone()),
+            ApiError::TooMany(s) => (
+                "too_many_attempts",
+                None,
+                format!("too many attempts; try again in {s} s"),
+            ),
             ApiError::Store(_) => (
                 "internal",
                 None,
@@ -89,9 +128,22 @@ pub struct ErrorDetail {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        if let ApiError::Store(e) = &self {
-            tracing::error!(error = %e, "store failure while answering a request");
+        if self.status() == StatusCode::INTERNAL_SERVER_ERROR {
+            tracing::error!(error = %self, "store failure while answering a request");
         }
-        (self.status(), Json(self.body())).into_response()
+        let mut resp = (self.status(), Json(self.body())).into_response();
+        if let ApiError::TooMany(s) = self
+            && let Ok(v) = s.to_string().parse()
+        {
+            resp.headers_mut()
+                .insert(axum::http::header::RETRY_AFTER, v);
+        }
+        if let ApiError::Unauthorized(_) = self {
+            resp.headers_mut().insert(
+                axum::http::header::WWW_AUTHENTICATE,
+                axum::http::HeaderValue::from_static("Bearer realm=\"dxhub\""),
+            );
+        }
+        resp
     }
 }

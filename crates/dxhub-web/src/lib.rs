@@ -13,13 +13,37 @@ use tower_http::set_header::SetResponseHeaderLayer;
 use tower_http::trace::TraceLayer;
 
 pub mod api;
+pub mod auth;
 pub mod error;
 pub mod i18n;
 mod maps;
 mod pages;
 pub mod params;
+pub mod security;
 
 pub use maps::Maps;
+pub use pages::admin_validate_key as validate_key;
+
+/// Settings of the web layer.
+#[derive(Debug, Clone)]
+pub struct WebConfig {
+    /// Mark cookies `Secure` (set when dxhub is served behind TLS).
+    pub secure_cookies: bool,
+    /// How sign-in failures slow down further attempts.
+    pub throttle: dxhub_core::accounts::ThrottlePolicy,
+    /// How long a session lasts, in seconds.
+    pub session_secs: i64,
+}
+
+impl Default for WebConfig {
+    fn default() -> Self {
+        WebConfig {
+            secure_cookies: false,
+            throttle: dxhub_core::accounts::ThrottlePolicy::default(),
+            session_secs: 12 * 3600,
+        }
+    }
+}
 
 /// What every handler can reach.
 #[derive(Clone)]
@@ -28,14 +52,22 @@ pub struct AppState {
     pub store: Arc<dyn Store>,
     /// Province boundaries, projected once.
     pub maps: Arc<Maps>,
+    /// Settings.
+    pub config: Arc<WebConfig>,
 }
 
 impl AppState {
-    /// State over a store, with the shipped boundaries.
+    /// State over a store, with the shipped boundaries and default settings.
     pub fn new(store: Arc<dyn Store>) -> AppState {
+        AppState::with_config(store, WebConfig::default())
+    }
+
+    /// State over a store with the given settings.
+    pub fn with_config(store: Arc<dyn Store>, config: WebConfig) -> AppState {
         AppState {
             store,
             maps: Arc::new(Maps::default()),
+            config: Arc::new(config),
         }
     }
 }
@@ -94,7 +126,10 @@ pub async fn serve(
     state: AppState,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    axum::serve(listener, router(state))
-        .with_graceful_shutdown(shutdown)
-        .await
+    axum::serve(
+        listener,
+        router(state).into_make_service_with_connect_info::<std::net::SocketAddr>(),
+    )
+    .with_graceful_shutdown(shutdown)
+    .await
 }

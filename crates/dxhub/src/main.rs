@@ -45,6 +45,97 @@ enum Command {
         #[command(flatten)]
         db: Database,
     },
+    /// People's accounts.
+    User {
+        #[command(subcommand)]
+        what: UserCmd,
+    },
+    /// API keys of systems.
+    Key {
+        #[command(subcommand)]
+        what: KeyCmd,
+    },
+    /// The audit trail.
+    Audit {
+        #[command(subcommand)]
+        what: AuditCmd,
+    },
+}
+
+#[derive(Subcommand)]
+enum UserCmd {
+    /// Creates an account; prints a generated password once unless --password-stdin is given.
+    Add {
+        #[command(flatten)]
+        db: Database,
+        /// Sign-in e-mail.
+        #[arg(long)]
+        email: String,
+        /// team_leader, province_officer, ministry_officer, reviewer or admin.
+        #[arg(long)]
+        role: String,
+        /// Province code, ministry code or team id; omit for reviewer and admin.
+        #[arg(long)]
+        scope: Option<String>,
+        /// Name shown in the interface (default: the e-mail).
+        #[arg(long)]
+        name: Option<String>,
+        /// Read the password from standard input instead of generating one.
+        #[arg(long)]
+        password_stdin: bool,
+    },
+    /// Gives an account a new generated password (printed once) and ends its sessions.
+    ResetPassword {
+        #[command(flatten)]
+        db: Database,
+        /// The account's e-mail.
+        #[arg(long)]
+        email: String,
+    },
+    /// Lists accounts.
+    List {
+        #[command(flatten)]
+        db: Database,
+    },
+}
+
+#[derive(Subcommand)]
+enum KeyCmd {
+    /// Creates a key and prints it once.
+    Create {
+        #[command(flatten)]
+        db: Database,
+        /// The system's name.
+        #[arg(long)]
+        name: String,
+        /// The `source` values it may send (comma-separated or repeated).
+        #[arg(long, required = true)]
+        source: Vec<String>,
+        /// Capabilities, e.g. ingest:dossiers (comma-separated or repeated).
+        #[arg(long = "can", required = true, value_delimiter = ',')]
+        can: Vec<String>,
+    },
+    /// Lists keys (never their secrets).
+    List {
+        #[command(flatten)]
+        db: Database,
+    },
+    /// Revokes a key.
+    Revoke {
+        #[command(flatten)]
+        db: Database,
+        /// The key's id.
+        id: i64,
+    },
+}
+
+#[derive(Subcommand)]
+enum AuditCmd {
+    /// Checks the hash chain of the audit trail; exits non-zero if it was tampered with.
+    Verify {
+        #[command(flatten)]
+        db: Database,
+    },
 }
 
 #[derive(Subcommand)]
@@ -112,6 +203,220 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             open(&db.database).await?;
             tracing::info!("schema is up to date");
             Ok(())
+        }
+        Command::User { what } => admin::user(what).await,
+        Command::Key { what } => admin::key(what).await,
+        Command::Audit {
+            what: AuditCmd::Verify { db },
+        } => admin::audit_verify(&db.database).await,
+    }
+}
+
+mod admin {
+    //! The account, key and audit commands.
+
+    use std::collections::BTreeSet;
+    use std::io::Read;
+
+    use anyhow::{Context, bail};
+    use dxhub_core::accounts::NewUser;
+    use dxhub_core::audit::{Change, verify_chain};
+    use dxhub_core::auth::{Role, Scope};
+    use dxhub_core::units::UnitLevel;
+    use dxhub_web::security;
+
+    use super::{KeyCmd, UserCmd, open};
+
+    /// Changes made from the command line are audited as the operating-system user.
+    fn actor() -> String {
+        format!(
+            "cli:{}",
+            std::env::var("USER").unwrap_or_else(|_| "unknown".to_owned())
+        )
+    }
+
+    pub async fn user(cmd: UserCmd) -> anyhow::Result<()> {
+        match cmd {
+            UserCmd::Add {
+                db,
+                email,
+                role,
+                scope,
+                name,
+                password_stdin,
+            } => {
+                let role: Role = role.parse().map_err(anyhow::Error::msg).context("--role")?;
+                let scope = Scope::for_role(role, scope.as_deref())
+                    .map_err(anyhow::Error::msg)
+                    .context("--scope")?;
+                let email = email.trim().to_lowercase();
+                if !email
+                    .split_once('@')
+                    .is_some_and(|(a, b)| !a.is_empty() && b.contains('.'))
+                {
+                    bail!("--email: '{email}' is not an e-mail address");
+                }
+                let store = open(&db.database).await?;
+                if let Scope::Province(c) | Scope::Ministry(c) = &scope {
+                    let level = if matches!(scope, Scope::Province(_)) {
+                        UnitLevel::Province
+                    } else {
+                        UnitLevel::Ministry
+                    };
+                    if store.unit_versions(c, Some(level)).await?.is_empty() {
+                        bail!(
+                            "--scope: there is no {level} with code {c} (is the reference data loaded?)"
+                        );
+                    }
+                }
+                let (password, generated) = if password_stdin {
+                    let mut s = String::new();
+                    std::io::stdin()
+                        .read_to_string(&mut s)
+                        .context("reading the password from standard input")?;
+                    (s.trim_end_matches(['\r', '\n']).to_owned(), false)
+                } else {
+                    (security::random_password(), true)
+                };
+                let hash = security::hash_password(&password)
+                    .map_err(anyhow::Error::msg)
+                    .context("password")?;
+                let new = NewUser {
+                    email: email.clone(),
+                    display_name: name.unwrap_or_else(|| email.clone()),
+                    role,
+                    scope: scope.clone(),
+                    password_hash: Some(hash),
+                };
+                let desc = serde_json::json!({"email": email, "display_name": new.display_name, "role": role.as_str(), "scope": scope.to_text()});
+                let user = store
+                    .create_user(
+                        &new,
+                        Change::new(actor(), "user.create", format!("user:{email}"))
+                            .with(None, Some(desc.to_string())),
+                    )
+                    .await?;
+                println!("created account {} ({}, {})", user.email, role, scope);
+                if generated {
+                    println!("password (shown once): {password}");
+                }
+                Ok(())
+            }
+            UserCmd::ResetPassword { db, email } => {
+                let store = open(&db.database).await?;
+                let user = store
+                    .user_by_email(&email)
+                    .await?
+                    .with_context(|| format!("there is no account {email}"))?;
+                let password = security::random_password();
+                let hash = security::hash_password(&password).map_err(anyhow::Error::msg)?;
+                store
+                    .set_password(
+                        user.id,
+                        &hash,
+                        Change::new(actor(), "user.password_reset", format!("user:{}", user.id)),
+                    )
+                    .await?;
+                println!("new password of {} (shown once): {password}", user.email);
+                Ok(())
+            }
+            UserCmd::List { db } => {
+                let store = open(&db.database).await?;
+                for u in store.users().await? {
+                    println!("{}\t{}\t{}\t{}", u.id, u.email, u.role, u.scope);
+                }
+                Ok(())
+            }
+        }
+    }
+
+    pub async fn key(cmd: KeyCmd) -> anyhow::Result<()> {
+        match cmd {
+            KeyCmd::Create {
+                db,
+                name,
+                source,
+                can,
+            } => {
+                let caps: Vec<&str> = can.iter().map(String::as_str).collect();
+                let sources = source.join(",");
+                let mut new =
+                    dxhub_web::validate_key(&name, &sources, &caps).map_err(anyhow::Error::msg)?;
+                let (secret, hash) = security::new_api_key_secret();
+                new.secret_hash = hash;
+                let store = open(&db.database).await?;
+                let desc = serde_json::json!({"name": new.name, "sources": new.sources, "capabilities": new.capabilities.iter().map(|c| c.as_str()).collect::<Vec<_>>()});
+                let key = store
+                    .create_key(
+                        &new,
+                        Change::new(actor(), "key.create", format!("key:{}", new.name))
+                            .with(None, Some(desc.to_string())),
+                    )
+                    .await?;
+                println!(
+                    "created key {} for {} (sources: {}; can: {})",
+                    key.id,
+                    key.name,
+                    key.sources.iter().cloned().collect::<Vec<_>>().join(","),
+                    key.capabilities
+                        .iter()
+                        .map(|c| c.as_str())
+                        .collect::<Vec<_>>()
+                        .join(",")
+                );
+                println!(
+                    "key (shown once; send as 'Authorization: Bearer KEY'): {}",
+                    security::format_api_key(key.id, &secret)
+                );
+                Ok(())
+            }
+            KeyCmd::List { db } => {
+                let store = open(&db.database).await?;
+                for k in store.keys().await? {
+                    let caps: BTreeSet<&str> = k.capabilities.iter().map(|c| c.as_str()).collect();
+                    println!(
+                        "{}\t{}\tsources={}\tcan={}\tlast_used={}\t{}",
+                        k.id,
+                        k.name,
+                        k.sources.iter().cloned().collect::<Vec<_>>().join(","),
+                        caps.into_iter().collect::<Vec<_>>().join(","),
+                        k.last_used_at.as_deref().unwrap_or("never"),
+                        k.revoked_at
+                            .as_deref()
+                            .map(|r| format!("revoked {r}"))
+                            .unwrap_or_else(|| "active".to_owned())
+                    );
+                }
+                Ok(())
+            }
+            KeyCmd::Revoke { db, id } => {
+                let store = open(&db.database).await?;
+                let k = store
+                    .revoke_key(id, Change::new(actor(), "key.revoke", format!("key:{id}")))
+                    .await?;
+                println!(
+                    "key {} ({}) revoked at {}",
+                    k.id,
+                    k.name,
+                    k.revoked_at.unwrap_or_default()
+                );
+                Ok(())
+            }
+        }
+    }
+
+    pub async fn audit_verify(url: &str) -> anyhow::Result<()> {
+        let store = open(url).await?;
+        let (entries, head) = store.audit_chain().await?;
+        match verify_chain(&entries, head.as_ref().map(|(s, h)| (*s, h.as_str()))) {
+            Ok(n) => {
+                println!(
+                    "audit trail intact: {n} entries, head {}",
+                    head.map(|(_, h)| h).unwrap_or_else(|| "(empty)".into())
+                );
+                Ok(())
+            }
+            Err(e) => bail!("AUDIT TRAIL TAMPERED WITH: {e}"),
         }
     }
 }

@@ -11,6 +11,7 @@ use maud::html;
 
 use super::{PageCtx, PageError, map};
 use crate::AppState;
+use crate::auth::Caller;
 use crate::maps::MapVersion;
 
 /// The last day of the 63-province map.
@@ -22,10 +23,11 @@ pub async fn page(
     State(state): State<AppState>,
     raw: RawQuery,
     headers: HeaderMap,
+    caller: Caller,
 ) -> Result<Response, PageError> {
-    let (ctx, mut params) = PageCtx::new("/", &raw, &headers)?;
+    let (ctx, mut params) = PageCtx::new("/", &raw, &headers, caller)?;
     let lang = ctx.lang;
-    let err = |e| PageError(e, lang);
+    let err = |e| PageError::new(e, lang);
     let at = params.at().map_err(err)?;
     params.finish(&["at", "lang"]).map_err(err)?;
 

@@ -8,11 +8,18 @@ use axum::routing::get;
 use maud::{DOCTYPE, Markup, html};
 
 use crate::AppState;
+use dxhub_core::auth::{Action, Role, Scope};
+
+use crate::auth::Caller;
 use crate::error::ApiError;
 use crate::i18n::Lang;
 use crate::params::Params;
 
+mod account;
+mod admin;
+pub use admin::validate_key as admin_validate_key;
 mod home;
+mod manage;
 mod map;
 mod unit;
 
@@ -21,15 +28,43 @@ pub fn routes() -> Router<AppState> {
     Router::new()
         .route("/", get(home::page))
         .route("/units/{code}", get(unit::page))
+        .route("/login", get(account::login_page).post(account::login))
+        .route("/logout", axum::routing::post(account::logout))
+        .route(
+            "/account/password",
+            get(account::password_page).post(account::change_password),
+        )
+        .route(
+            "/admin/users",
+            get(admin::users_page).post(admin::create_user),
+        )
+        .route(
+            "/admin/users/{id}/password",
+            axum::routing::post(admin::reset_password),
+        )
+        .route("/admin/keys", get(admin::keys_page).post(admin::create_key))
+        .route(
+            "/admin/keys/{id}/revoke",
+            axum::routing::post(admin::revoke_key),
+        )
+        .route("/admin/audit", get(admin::audit_page))
+        .route("/admin/audit.csv", get(admin::audit_csv))
+        .route("/manage/units/{code}", get(manage::page))
+        .route(
+            "/manage/units/{code}/contact",
+            axum::routing::post(manage::save_contact),
+        )
 }
 
 /// What every page request carries besides its own parameters.
 pub struct PageCtx {
     /// The interface language.
     pub lang: Lang,
+    /// Who is asking.
+    pub caller: Caller,
     /// Whether `?lang=` changed it (then the cookie is set).
     lang_changed: bool,
-    /// The request path, for the language switch links.
+    /// The request path, for the language switch links and sign-in redirects.
     path: String,
     /// The query without `lang`, for the language switch links.
     query_without_lang: String,
@@ -41,16 +76,19 @@ impl PageCtx {
         path: &str,
         raw_query: &RawQuery,
         headers: &HeaderMap,
+        caller: Caller,
     ) -> Result<(PageCtx, Params), PageError> {
         let fallback = Lang::from_cookie(headers).unwrap_or(Lang::Vi);
         let mut params = Params::parse(raw_query.0.as_deref());
-        let asked = params.take("lang").map_err(|e| PageError(e, fallback))?;
+        let asked = params
+            .take("lang")
+            .map_err(|e| PageError::new(e, fallback))?;
         let (lang, lang_changed) = match asked.as_deref() {
             None => (fallback, false),
             Some(tag) => match Lang::from_tag(tag) {
                 Some(l) => (l, true),
                 None => {
-                    return Err(PageError(
+                    return Err(PageError::new(
                         ApiError::bad("lang", "expected vi or en"),
                         fallback,
                     ));
@@ -71,6 +109,7 @@ impl PageCtx {
         Ok((
             PageCtx {
                 lang,
+                caller,
                 lang_changed,
                 path: path.to_owned(),
                 query_without_lang,
@@ -79,12 +118,91 @@ impl PageCtx {
         ))
     }
 
+    /// A context for pages reached by POST (forms), which carry no query.
+    pub fn for_form(path: &str, headers: &HeaderMap, caller: Caller) -> PageCtx {
+        PageCtx {
+            lang: Lang::from_cookie(headers).unwrap_or(Lang::Vi),
+            caller,
+            lang_changed: false,
+            path: path.to_owned(),
+            query_without_lang: String::new(),
+        }
+    }
+
+    /// The error to return from a page handler.
+    pub fn err(&self, e: impl Into<ApiError>) -> PageError {
+        let mut p = PageError::new(e.into(), self.lang);
+        p.next = Some(self.path.clone());
+        p
+    }
+
+    /// Fails unless the caller may do `action`; anonymous callers are sent to sign in.
+    pub fn require(&self, action: &Action<'_>) -> Result<(), PageError> {
+        self.caller.require(action).map_err(|e| self.err(e))
+    }
+
     fn switch_href(&self, to: Lang) -> String {
         let mut q = self.query_without_lang.clone();
         if !q.is_empty() {
             q.push('&');
         }
         format!("{}?{q}lang={}", self.path, to.tag())
+    }
+
+    /// The CSRF token to put in forms (empty when signed out).
+    pub fn csrf(&self) -> &str {
+        self.caller
+            .session
+            .as_ref()
+            .map(|(_, c)| c.as_str())
+            .unwrap_or("")
+    }
+
+    fn nav(&self) -> Markup {
+        let lang = self.lang;
+        let user = self.caller.user.as_ref();
+        let role = user.map(|u| u.role);
+        let workspace = user.and_then(|u| match &u.scope {
+            Scope::Province(c) | Scope::Ministry(c) => Some(c.clone()),
+            _ => None,
+        });
+        html! {
+            nav aria-label=(lang.t("Chính", "Main")) {
+                a href="/" { (lang.t("Bản đồ hành chính", "Administrative map")) }
+                @if let Some(code) = workspace {
+                    a href={ "/manage/units/" (code) } { (lang.t("Đơn vị của tôi", "My unit")) }
+                }
+                @if matches!(role, Some(Role::Reviewer | Role::Admin)) {
+                    a href="/admin/audit" { (lang.t("Nhật ký thay đổi", "Audit trail")) }
+                }
+                @if role == Some(Role::Admin) {
+                    a href="/admin/users" { (lang.t("Tài khoản", "Accounts")) }
+                    a href="/admin/keys" { (lang.t("Khóa API", "API keys")) }
+                }
+                a href="/api/openapi.json" { "API" }
+            }
+        }
+    }
+
+    fn who(&self) -> Markup {
+        let lang = self.lang;
+        match &self.caller.user {
+            None => html! { a.signin href="/login" { (lang.t("Đăng nhập", "Sign in")) } },
+            Some(u) => {
+                let (vi, en) = u.role.label();
+                html! {
+                    div.who {
+                        span { strong { (u.display_name) } " · " (lang.t(vi, en))
+                            @match &u.scope { Scope::National => {}, s => { " · " (scope_label(s)) } } }
+                        a href="/account/password" { (lang.t("Đổi mật khẩu", "Change password")) }
+                        form method="post" action="/logout" {
+                            input type="hidden" name="csrf" value=(self.csrf());
+                            button.link type="submit" { (lang.t("Đăng xuất", "Sign out")) }
+                        }
+                    }
+                }
+            }
+        }
     }
 
     /// Wraps a page body in the layout and sets the language cookie when it changed.
@@ -104,13 +222,13 @@ impl PageCtx {
                     header.top {
                         a.brand href="/" { "dxhub" }
                         span.tagline { (lang.t("Đo lường chuyển đổi số quốc gia", "Measuring national digital transformation")) }
-                        nav aria-label=(lang.t("Chính", "Main")) {
-                            a href="/" { (lang.t("Bản đồ hành chính", "Administrative map")) }
-                            a href="/api/openapi.json" { "API" }
-                        }
-                        nav.lang aria-label=(lang.t("Ngôn ngữ", "Language")) {
-                            @if lang == Lang::Vi { strong aria-current="true" { "Tiếng Việt" } } @else { a href=(self.switch_href(Lang::Vi)) hreflang="vi" { "Tiếng Việt" } }
-                            @if lang == Lang::En { strong aria-current="true" { "English" } } @else { a href=(self.switch_href(Lang::En)) hreflang="en" { "English" } }
+                        (self.nav())
+                        div.end {
+                            (self.who())
+                            nav.lang aria-label=(lang.t("Ngôn ngữ", "Language")) {
+                                @if lang == Lang::Vi { strong aria-current="true" { "Tiếng Việt" } } @else { a href=(self.switch_href(Lang::Vi)) hreflang="vi" { "Tiếng Việt" } }
+                                @if lang == Lang::En { strong aria-current="true" { "English" } } @else { a href=(self.switch_href(Lang::En)) hreflang="en" { "English" } }
+                            }
                         }
                     }
                     main #main { (body) }
@@ -132,47 +250,94 @@ impl PageCtx {
         {
             resp.headers_mut().insert(header::SET_COOKIE, v);
         }
+        resp.headers_mut().insert(
+            header::CACHE_CONTROL,
+            axum::http::HeaderValue::from_static("no-store"),
+        );
         resp
     }
 }
 
-/// A failed page request, shown as a page in the reader's language.
-#[derive(Debug)]
-pub struct PageError(pub ApiError, pub Lang);
+/// How a scope is written for people.
+pub fn scope_label(s: &Scope) -> String {
+    match s {
+        Scope::National => "toàn quốc".to_owned(),
+        Scope::Province(c) => format!("tỉnh {c}"),
+        Scope::Ministry(c) => format!("bộ {c}"),
+        Scope::Team(t) => format!("tổ {t}"),
+    }
+}
 
-impl From<(ApiError, Lang)> for PageError {
-    fn from((e, l): (ApiError, Lang)) -> Self {
-        PageError(e, l)
+/// A failed page request, shown as a page in the reader's language (or, for a visitor
+/// who is not signed in, a redirect to the sign-in page that comes back afterwards).
+#[derive(Debug)]
+pub struct PageError {
+    err: ApiError,
+    lang: Lang,
+    next: Option<String>,
+}
+
+impl PageError {
+    /// An error page in `lang`.
+    pub fn new(err: ApiError, lang: Lang) -> PageError {
+        PageError {
+            err,
+            lang,
+            next: None,
+        }
     }
 }
 
 impl IntoResponse for PageError {
     fn into_response(self) -> Response {
-        let PageError(err, lang) = self;
+        let PageError { err, lang, next } = self;
         let status = err.status();
-        if let ApiError::Store(e) = &err {
-            tracing::error!(error = %e, "store failure while rendering a page");
+        if let (ApiError::Unauthorized(_), Some(next)) = (&err, &next) {
+            let to = format!(
+                "/login?{}",
+                form_urlencoded::Serializer::new(String::new())
+                    .append_pair("next", next)
+                    .finish()
+            );
+            return axum::response::Redirect::to(&to).into_response();
         }
-        let (title, text) = match &err {
-            ApiError::BadParameter { parameter, reason } => (
-                lang.t("Yêu cầu không hợp lệ", "Bad request").to_owned(),
-                format!("{} '{parameter}': {reason}", lang.t("Tham số", "Parameter")),
-            ),
-            ApiError::NotFound(what) => (
-                lang.t("Không tìm thấy", "Not found").to_owned(),
-                what.clone(),
-            ),
-            ApiError::Store(_) => (
-                lang.t("Lỗi máy chủ", "Server error").to_owned(),
+        if status == StatusCode::INTERNAL_SERVER_ERROR {
+            tracing::error!(error = %err, "failure while rendering a page");
+        }
+        let title = match status {
+            StatusCode::BAD_REQUEST | StatusCode::UNPROCESSABLE_ENTITY => {
+                lang.t("Yêu cầu không hợp lệ", "Bad request")
+            }
+            StatusCode::NOT_FOUND => lang.t("Không tìm thấy", "Not found"),
+            StatusCode::UNAUTHORIZED => lang.t("Cần đăng nhập", "Sign-in needed"),
+            StatusCode::FORBIDDEN => lang.t("Không có quyền", "Not allowed"),
+            StatusCode::CONFLICT => lang.t("Xung đột dữ liệu", "Conflict"),
+            StatusCode::TOO_MANY_REQUESTS => lang.t("Quá nhiều lần thử", "Too many attempts"),
+            _ => lang.t("Lỗi máy chủ", "Server error"),
+        };
+        let text = match &err {
+            ApiError::BadParameter { parameter, reason } => {
+                format!("{} '{parameter}': {reason}", lang.t("Tham số", "Parameter"))
+            }
+            ApiError::Forbidden(_) => lang
+                .t(
+                    "Vai trò hoặc phạm vi của bạn không cho phép xem trang này.",
+                    "Your role or scope does not allow this page.",
+                )
+                .to_owned(),
+            e if status == StatusCode::INTERNAL_SERVER_ERROR => {
+                let _ = e;
                 lang.t(
                     "Máy chủ không hoàn thành được yêu cầu; lỗi đã được ghi lại.",
                     "The server could not complete the request; the error has been logged.",
                 )
-                .to_owned(),
-            ),
+                .to_owned()
+            }
+            e => e.body().error.message,
         };
         let ctx = PageCtx {
             lang,
+            caller: Caller::anonymous(),
             lang_changed: false,
             path: "/".into(),
             query_without_lang: String::new(),
@@ -182,12 +347,8 @@ impl IntoResponse for PageError {
             p.error role="alert" { (text) }
             p { a href="/" { (lang.t("Về trang chủ", "Back to the home page")) } }
         };
-        let mut resp = ctx.render(&title, body);
-        *resp.status_mut() = if status == StatusCode::OK {
-            StatusCode::INTERNAL_SERVER_ERROR
-        } else {
-            status
-        };
+        let mut resp = ctx.render(title, body);
+        *resp.status_mut() = status;
         resp
     }
 }

@@ -12,6 +12,7 @@ use maud::{Markup, html};
 use super::map::{self, Role};
 use super::{PageCtx, PageError};
 use crate::AppState;
+use crate::auth::Caller;
 use crate::error::ApiError;
 use crate::i18n::Lang;
 use crate::maps::MapVersion;
@@ -77,10 +78,11 @@ pub async fn page(
     Path(code): Path<String>,
     raw: RawQuery,
     headers: HeaderMap,
+    caller: Caller,
 ) -> Result<Response, PageError> {
-    let (ctx, mut params) = PageCtx::new(&format!("/units/{code}"), &raw, &headers)?;
+    let (ctx, mut params) = PageCtx::new(&format!("/units/{code}"), &raw, &headers, caller)?;
     let lang = ctx.lang;
-    let err = |e: ApiError| PageError(e, lang);
+    let err = |e: ApiError| PageError::new(e, lang);
     let code = path_code(&code).map_err(err)?;
     let at = params.at().map_err(err)?;
     params.finish(&["at", "lang"]).map_err(err)?;
