@@ -1,12 +1,20 @@
 //! The store conformance suite: every case runs against SQLite always and against
 //! PostgreSQL whenever `DXHUB_TEST_DATABASE_URL` names a server (scripts/test starts one).
 
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, Ordering};
+use std::task::Poll;
 
+use dxhub_core::accounts::{
+    ApiKey, NewApiKey, NewUser, Session, ThrottlePolicy, UnitContact, User,
+};
+use dxhub_core::audit::{AuditEntry, Change, verify_chain};
+use dxhub_core::auth::{Capability, Role, Scope};
 use dxhub_core::units::{LineageKind, ORIGIN, REORG_2025, UnitKey, UnitLevel};
 use dxhub_reference::ReferenceData;
-use dxhub_store::{ReferenceLoad, Store, UnitFilter};
+use dxhub_store::{AuditFilter, ReferenceLoad, Store, StoreError, UnitFilter};
 use jiff::civil::{Date, date};
 
 /// A store plus whatever must live as long as it (the temporary directory of SQLite).
@@ -113,6 +121,91 @@ async fn count(store: &dyn Store, level: UnitLevel, at: Date, parent: Option<&st
         .await
         .expect("list units")
         .len()
+}
+
+/// Runs the futures concurrently (on this task) and returns their outputs in order.
+async fn join_all<F: Future>(futures: Vec<F>) -> Vec<F::Output> {
+    let mut futures: Vec<Pin<Box<F>>> = futures.into_iter().map(Box::pin).collect();
+    let mut outputs: Vec<Option<F::Output>> = futures.iter().map(|_| None).collect();
+    std::future::poll_fn(|cx| {
+        let mut pending = false;
+        for (f, out) in futures.iter_mut().zip(outputs.iter_mut()) {
+            if out.is_none() {
+                match f.as_mut().poll(cx) {
+                    Poll::Ready(v) => *out = Some(v),
+                    Poll::Pending => pending = true,
+                }
+            }
+        }
+        if pending {
+            Poll::Pending
+        } else {
+            Poll::Ready(())
+        }
+    })
+    .await;
+    outputs
+        .into_iter()
+        .map(|o| o.expect("every future completed"))
+        .collect()
+}
+
+const ADMIN: &str = "user:1 admin@dxhub.test";
+
+fn new_user(email: &str, role: Role, scope: Scope) -> NewUser {
+    NewUser {
+        email: email.to_owned(),
+        display_name: "Nguyễn Văn An".to_owned(),
+        role,
+        scope,
+        password_hash: Some("$argon2id$v=19$m=19456,t=2,p=1$c2FsdA$aGFzaA".to_owned()),
+    }
+}
+
+async fn admin_user(store: &dyn Store, email: &str) -> User {
+    store
+        .create_user(
+            &new_user(email, Role::Admin, Scope::National),
+            Change::new(ADMIN, "user.create", format!("user:{email}")),
+        )
+        .await
+        .expect("create user")
+}
+
+/// The whole audit chain, after checking that it verifies against the recorded head and
+/// that listing without a filter gives the same entries newest first.
+async fn verified_chain(store: &dyn Store) -> Vec<AuditEntry> {
+    let (entries, head) = store.audit_chain().await.expect("read the audit chain");
+    let n = verify_chain(&entries, head.as_ref().map(|(s, h)| (*s, h.as_str())))
+        .expect("the audit chain verifies");
+    assert_eq!(n as usize, entries.len());
+    assert_eq!(
+        head,
+        entries.last().map(|e| (e.seq, e.hash.clone())),
+        "the head is the last entry"
+    );
+    let mut listed = store
+        .audit_entries(&AuditFilter::default())
+        .await
+        .expect("list audit entries");
+    listed.reverse();
+    assert_eq!(listed, entries);
+    entries
+}
+
+/// Asserts the chain holds exactly these (actor, action, object), in order.
+async fn assert_audit(store: &dyn Store, want: &[(&str, &str, &str)]) -> Vec<AuditEntry> {
+    let entries = verified_chain(store).await;
+    let got: Vec<(&str, &str, &str)> = entries
+        .iter()
+        .map(|e| (e.actor.as_str(), e.action.as_str(), e.object.as_str()))
+        .collect();
+    assert_eq!(got, want);
+    entries
+}
+
+fn seqs(entries: &[AuditEntry]) -> Vec<i64> {
+    entries.iter().map(|e| e.seq).collect()
 }
 
 mod cases {
@@ -356,6 +449,632 @@ mod cases {
                 .all(|e| e.unit.level == UnitLevel::Commune && e.kind == LineageKind::Partial)
         );
     }
+
+    pub async fn accounts_are_unique_by_email(store: &dyn Store) {
+        let ana = store
+            .create_user(
+                &new_user(" Ana@Example.VN ", Role::Admin, Scope::National),
+                Change::new(ADMIN, "user.create", "user:ana"),
+            )
+            .await
+            .unwrap();
+        assert!(ana.id > 0);
+        assert_eq!(ana.email, "ana@example.vn");
+        assert_eq!(ana.display_name, "Nguyễn Văn An");
+        assert_eq!(ana.role, Role::Admin);
+        assert_eq!(ana.scope, Scope::National);
+        assert!(ana.password_hash.is_some());
+        assert_eq!(ana.oidc_subject, None);
+        assert!(!ana.disabled);
+        assert!(!ana.created_at.is_empty());
+        assert_eq!(store.user(ana.id).await.unwrap().as_ref(), Some(&ana));
+        assert_eq!(
+            store
+                .user_by_email("ANA@example.vn")
+                .await
+                .unwrap()
+                .as_ref(),
+            Some(&ana)
+        );
+        assert_eq!(store.user(ana.id + 1000).await.unwrap(), None);
+        assert_eq!(
+            store.user_by_email("nobody@example.vn").await.unwrap(),
+            None
+        );
+
+        let dup = store
+            .create_user(
+                &new_user("ana@EXAMPLE.vn", Role::Reviewer, Scope::National),
+                Change::new(ADMIN, "user.create", "user:dup"),
+            )
+            .await;
+        match dup {
+            Err(StoreError::Conflict(m)) => {
+                assert_eq!(m, "an account with e-mail ana@example.vn already exists")
+            }
+            other => panic!("expected a conflict, got {other:?}"),
+        }
+
+        let binh = store
+            .create_user(
+                &NewUser {
+                    password_hash: None,
+                    ..new_user(
+                        "binh@example.vn",
+                        Role::ProvinceOfficer,
+                        Scope::Province("24".into()),
+                    )
+                },
+                Change::new(ADMIN, "user.create", "user:binh"),
+            )
+            .await
+            .unwrap();
+        assert_ne!(binh.id, ana.id);
+        assert_eq!(binh.scope, Scope::Province("24".into()));
+        assert_eq!(binh.password_hash, None);
+        let emails: Vec<String> = store
+            .users()
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|u| u.email)
+            .collect();
+        assert_eq!(emails, ["ana@example.vn", "binh@example.vn"]);
+
+        let subject = "https://id.example.vn sub-1";
+        store
+            .link_oidc_subject(
+                binh.id,
+                subject,
+                Change::new(ADMIN, "user.link_oidc", "user:binh"),
+            )
+            .await
+            .unwrap();
+        let linked = store.user_by_oidc_subject(subject).await.unwrap().unwrap();
+        assert_eq!(linked.id, binh.id);
+        assert_eq!(linked.oidc_subject.as_deref(), Some(subject));
+        assert_eq!(store.user_by_oidc_subject("other").await.unwrap(), None);
+        match store
+            .link_oidc_subject(
+                ana.id,
+                subject,
+                Change::new(ADMIN, "user.link_oidc", "user:ana"),
+            )
+            .await
+        {
+            Err(StoreError::Conflict(m)) => {
+                assert_eq!(m, "this identity is already linked to another account")
+            }
+            other => panic!("expected a conflict, got {other:?}"),
+        }
+        assert!(matches!(
+            store
+                .set_password(
+                    binh.id + 1000,
+                    "x",
+                    Change::new(ADMIN, "user.password", "user:none"),
+                )
+                .await,
+            Err(StoreError::NotFound(_))
+        ));
+
+        // Refused changes leave no trace.
+        assert_audit(
+            store,
+            &[
+                (ADMIN, "user.create", "user:ana"),
+                (ADMIN, "user.create", "user:binh"),
+                (ADMIN, "user.link_oidc", "user:binh"),
+            ],
+        )
+        .await;
+    }
+
+    pub async fn sessions_live_until_they_expire(store: &dyn Store) {
+        let user = admin_user(store, "an@example.vn").await;
+        let other = admin_user(store, "chi@example.vn").await;
+        let session = |csrf: &str, user_id| Session {
+            user_id,
+            csrf: csrf.to_owned(),
+            expires_at: 1_000,
+        };
+        let login = |o: &str| Change::new("anonymous", "session.login", o.to_owned());
+        store
+            .create_session("h1", &session("c1", user.id), login("session:1"))
+            .await
+            .unwrap();
+        let (u, s) = store.session("h1", 999).await.unwrap().unwrap();
+        assert_eq!(u, user);
+        assert_eq!(s, session("c1", user.id));
+        assert_eq!(store.session("h1", 1_000).await.unwrap(), None, "expired");
+        assert_eq!(store.session("nope", 0).await.unwrap(), None);
+
+        store
+            .create_session("h2", &session("c2", user.id), login("session:2"))
+            .await
+            .unwrap();
+        store
+            .create_session("h3", &session("c3", user.id), login("session:3"))
+            .await
+            .unwrap();
+        store
+            .create_session("h4", &session("c4", other.id), login("session:4"))
+            .await
+            .unwrap();
+        store
+            .delete_session("h2", Change::new("user:x", "session.logout", "session:2"))
+            .await
+            .unwrap();
+        assert_eq!(store.session("h2", 0).await.unwrap(), None);
+        assert!(store.session("h3", 0).await.unwrap().is_some());
+
+        // A new password ends every session of that account, and only of that account.
+        store
+            .set_password(
+                user.id,
+                "$argon2id$new",
+                Change::new(ADMIN, "user.password", "user:an"),
+            )
+            .await
+            .unwrap();
+        assert_eq!(store.session("h1", 0).await.unwrap(), None);
+        assert_eq!(store.session("h3", 0).await.unwrap(), None);
+        let (u, s) = store.session("h4", 0).await.unwrap().unwrap();
+        assert_eq!((u.id, s.csrf.as_str()), (other.id, "c4"));
+        assert_eq!(
+            store
+                .user(user.id)
+                .await
+                .unwrap()
+                .unwrap()
+                .password_hash
+                .as_deref(),
+            Some("$argon2id$new")
+        );
+
+        assert_audit(
+            store,
+            &[
+                (ADMIN, "user.create", "user:an@example.vn"),
+                (ADMIN, "user.create", "user:chi@example.vn"),
+                ("anonymous", "session.login", "session:1"),
+                ("anonymous", "session.login", "session:2"),
+                ("anonymous", "session.login", "session:3"),
+                ("anonymous", "session.login", "session:4"),
+                ("user:x", "session.logout", "session:2"),
+                (ADMIN, "user.password", "user:an"),
+            ],
+        )
+        .await;
+    }
+
+    pub async fn sign_in_failures_lock_then_clear(store: &dyn Store) {
+        let policy = ThrottlePolicy::default();
+        let keys = vec![
+            "email:an@example.vn".to_owned(),
+            "ip:203.0.113.9".to_owned(),
+        ];
+        let now = 1_000_000;
+        let fail = |keys: Vec<String>, now: i64| async move {
+            store
+                .record_login_failure(
+                    &keys,
+                    now,
+                    policy,
+                    Change::new("anonymous", "session.login_failed", "user:an"),
+                )
+                .await
+                .unwrap()
+        };
+        for _ in 0..4 {
+            assert_eq!(fail(keys.clone(), now).await, None);
+        }
+        assert_eq!(store.login_locked_until(&keys, now).await.unwrap(), None);
+        // The fifth failure locks for the base time, and each further one doubles it.
+        assert_eq!(fail(keys.clone(), now).await, Some(now + 2));
+        assert_eq!(
+            store.login_locked_until(&keys, now).await.unwrap(),
+            Some(now + 2)
+        );
+        assert_eq!(
+            store.login_locked_until(&keys, now + 1).await.unwrap(),
+            Some(now + 2)
+        );
+        assert_eq!(
+            store.login_locked_until(&keys, now + 2).await.unwrap(),
+            None
+        );
+        assert_eq!(fail(keys.clone(), now).await, Some(now + 4));
+        assert_eq!(fail(keys.clone(), now + 10).await, Some(now + 18));
+
+        // Keys count separately: the address is at 8 failures, the new account at 1.
+        let other = vec![
+            "ip:203.0.113.9".to_owned(),
+            "email:binh@example.vn".to_owned(),
+        ];
+        assert_eq!(fail(other.clone(), now).await, Some(now + 16));
+        assert_eq!(
+            store
+                .login_locked_until(&["email:binh@example.vn".to_owned()], now)
+                .await
+                .unwrap(),
+            None
+        );
+        assert_eq!(
+            store.login_locked_until(&other, now).await.unwrap(),
+            Some(now + 16)
+        );
+        assert_eq!(
+            store.login_locked_until(&keys, now).await.unwrap(),
+            Some(now + 18),
+            "the latest lock of any key (the account's, from the failure at now + 10)"
+        );
+        assert_eq!(store.login_locked_until(&[], now).await.unwrap(), None);
+
+        store.clear_login_failures(&keys).await.unwrap();
+        assert_eq!(store.login_locked_until(&keys, now).await.unwrap(), None);
+        assert_eq!(fail(keys.clone(), now).await, None, "counting starts again");
+
+        let entries = verified_chain(store).await;
+        assert_eq!(entries.len(), 9, "one entry per recorded failure");
+        assert!(
+            entries
+                .iter()
+                .all(|e| e.action == "session.login_failed" && e.actor == "anonymous")
+        );
+    }
+
+    pub async fn api_keys_are_listed_touched_and_revoked(store: &dyn Store) {
+        let create = |name: &str, sources: &[&str], caps: &[Capability]| {
+            let key = NewApiKey {
+                name: name.to_owned(),
+                sources: sources.iter().map(|s| s.to_string()).collect(),
+                capabilities: caps.iter().copied().collect(),
+                secret_hash: format!("{name}-secret-sha256"),
+            };
+            let audit = Change::new(ADMIN, "key.create", format!("key:{name}"));
+            async move { store.create_key(&key, audit).await.unwrap() }
+        };
+        let k1 = create("dvcqg", &["dvcqg"], &[Capability::IngestDossiers]).await;
+        let k2 = create(
+            "portal",
+            &["hcc-79", "hcc-01"],
+            &[Capability::IngestUsage, Capability::IngestActivities],
+        )
+        .await;
+        assert_ne!(k1.id, k2.id);
+        assert_eq!(k1.name, "dvcqg");
+        assert_eq!(k1.sources, ["dvcqg".to_string()].into());
+        assert_eq!(k1.capabilities, [Capability::IngestDossiers].into());
+        assert_eq!(k1.secret_hash, "dvcqg-secret-sha256");
+        assert!(!k1.created_at.is_empty());
+        assert_eq!(
+            (k1.last_used_at.as_ref(), k1.revoked_at.as_ref()),
+            (None, None)
+        );
+        assert_eq!(
+            k2.sources,
+            ["hcc-01".to_string(), "hcc-79".to_string()].into()
+        );
+        assert_eq!(
+            k2.capabilities,
+            [Capability::IngestUsage, Capability::IngestActivities].into()
+        );
+        assert_eq!(store.key(k1.id).await.unwrap().as_ref(), Some(&k1));
+        assert_eq!(
+            store.keys().await.unwrap(),
+            [k2.clone(), k1.clone()],
+            "newest first"
+        );
+
+        store
+            .touch_key(k1.id, "2026-01-02T03:04:05.000000Z")
+            .await
+            .unwrap();
+        let touched = store.key(k1.id).await.unwrap().unwrap();
+        assert_eq!(
+            touched.last_used_at.as_deref(),
+            Some("2026-01-02T03:04:05.000000Z")
+        );
+
+        let revoked = store
+            .revoke_key(k1.id, Change::new(ADMIN, "key.revoke", "key:dvcqg"))
+            .await
+            .unwrap();
+        let when = revoked.revoked_at.clone().expect("revoked_at is set");
+        assert_eq!(
+            revoked,
+            ApiKey {
+                revoked_at: Some(when.clone()),
+                ..touched
+            }
+        );
+        let again = store
+            .revoke_key(k1.id, Change::new(ADMIN, "key.revoke", "key:dvcqg"))
+            .await
+            .unwrap();
+        assert_eq!(
+            again.revoked_at.as_deref(),
+            Some(when.as_str()),
+            "idempotent"
+        );
+        assert_eq!(store.key(k2.id).await.unwrap().unwrap().revoked_at, None);
+        let missing = k1.id.max(k2.id) + 1000;
+        match store
+            .revoke_key(missing, Change::new(ADMIN, "key.revoke", "key:none"))
+            .await
+        {
+            Err(StoreError::NotFound(m)) => assert_eq!(m, format!("there is no API key {missing}")),
+            other => panic!("expected NotFound, got {other:?}"),
+        }
+        assert_eq!(store.key(missing).await.unwrap(), None);
+
+        // Touching is not a change worth auditing, nor is revoking a revoked key.
+        assert_audit(
+            store,
+            &[
+                (ADMIN, "key.create", "key:dvcqg"),
+                (ADMIN, "key.create", "key:portal"),
+                (ADMIN, "key.revoke", "key:dvcqg"),
+            ],
+        )
+        .await;
+    }
+
+    pub async fn unit_contacts_are_upserted(store: &dyn Store) {
+        assert_eq!(
+            store.unit_contact(UnitLevel::Province, "24").await.unwrap(),
+            None
+        );
+        let first = UnitContact {
+            office: "Sở Khoa học và Công nghệ tỉnh Bắc Ninh".into(),
+            person: "Trần Thị Bình".into(),
+            email: "sokhcn@bacninh.gov.vn".into(),
+            phone: "0204 3854 000".into(),
+        };
+        let json = |c: &UnitContact| format!(r#"{{"person":"{}"}}"#, c.person);
+        store
+            .set_unit_contact(
+                UnitLevel::Province,
+                "24",
+                &first,
+                Change::new(ADMIN, "unit_contact.set", "unit_contact:province/24")
+                    .from_address(Some("203.0.113.9".into()))
+                    .with(None, Some(json(&first))),
+            )
+            .await
+            .unwrap();
+        assert_eq!(
+            store.unit_contact(UnitLevel::Province, "24").await.unwrap(),
+            Some(first.clone())
+        );
+        let second = UnitContact {
+            person: "Lê Văn Cường".into(),
+            ..first.clone()
+        };
+        store
+            .set_unit_contact(
+                UnitLevel::Province,
+                "24",
+                &second,
+                Change::new(ADMIN, "unit_contact.set", "unit_contact:province/24")
+                    .with(Some(json(&first)), Some(json(&second))),
+            )
+            .await
+            .unwrap();
+        assert_eq!(
+            store.unit_contact(UnitLevel::Province, "24").await.unwrap(),
+            Some(second.clone())
+        );
+        // Contacts are keyed by level and code.
+        assert_eq!(
+            store.unit_contact(UnitLevel::Commune, "24").await.unwrap(),
+            None
+        );
+        assert_eq!(
+            store.unit_contact(UnitLevel::Province, "27").await.unwrap(),
+            None
+        );
+
+        let entries = assert_audit(
+            store,
+            &[
+                (ADMIN, "unit_contact.set", "unit_contact:province/24"),
+                (ADMIN, "unit_contact.set", "unit_contact:province/24"),
+            ],
+        )
+        .await;
+        assert_eq!(entries[0].address.as_deref(), Some("203.0.113.9"));
+        assert_eq!(entries[0].old, None);
+        assert_eq!(entries[0].new, Some(json(&first)));
+        assert_eq!(entries[1].address, None);
+        assert_eq!(entries[1].old, Some(json(&first)));
+        assert_eq!(entries[1].new, Some(json(&second)));
+    }
+
+    pub async fn audit_filters_select_entries(store: &dyn Store) {
+        let changes = [
+            ("user:1 ana@example.vn", "user.create", "user:2"),
+            ("user:1 ana@example.vn", "user.password", "user:2"),
+            ("key:1 dvcqg", "ingest.dossiers", "source:dvcqg"),
+            ("cli", "key.create", "key:1"),
+            ("user:2 binh@example.vn", "session.login", "session:user:2"),
+            (
+                "user:2 binh@example.vn",
+                "unit_contact.set",
+                "unit_contact:province/24",
+            ),
+            ("cli", "user.create", "user_x:3"),
+        ];
+        let mut appended = Vec::new();
+        for (actor, action, object) in changes {
+            let e = store
+                .append_audit(Change::new(actor, action, object))
+                .await
+                .unwrap();
+            appended.push(e);
+        }
+        assert_eq!(seqs(&appended), [1, 2, 3, 4, 5, 6, 7]);
+        let chain = verified_chain(store).await;
+        assert_eq!(chain, appended, "append_audit returns what is stored");
+
+        let list = |f: AuditFilter| async move { seqs(&store.audit_entries(&f).await.unwrap()) };
+        assert_eq!(list(AuditFilter::default()).await, [7, 6, 5, 4, 3, 2, 1]);
+        let actor = |a: &str| AuditFilter {
+            actor: Some(a.to_owned()),
+            ..Default::default()
+        };
+        assert_eq!(list(actor("ana@")).await, [2, 1], "actor contains");
+        assert_eq!(list(actor("user:")).await, [6, 5, 2, 1]);
+        assert_eq!(list(actor("ANA")).await, Vec::<i64>::new(), "case matters");
+        let action = |a: &str| AuditFilter {
+            action: Some(a.to_owned()),
+            ..Default::default()
+        };
+        assert_eq!(list(action("user.")).await, [7, 2, 1], "action prefix");
+        assert_eq!(list(action("create")).await, Vec::<i64>::new(), "not infix");
+        assert_eq!(
+            list(action("user%")).await,
+            Vec::<i64>::new(),
+            "no wildcards"
+        );
+        let object = |o: &str| AuditFilter {
+            object: Some(o.to_owned()),
+            ..Default::default()
+        };
+        assert_eq!(list(object("user:")).await, [2, 1], "object prefix");
+        assert_eq!(list(object("user_")).await, [7], "no wildcards");
+        assert_eq!(list(object("unit_contact:province/")).await, [6]);
+        assert_eq!(
+            list(AuditFilter {
+                actor: Some("cli".into()),
+                action: Some("user.".into()),
+                ..Default::default()
+            })
+            .await,
+            [7],
+            "filters combine"
+        );
+        assert_eq!(
+            list(AuditFilter {
+                limit: Some(2),
+                ..Default::default()
+            })
+            .await,
+            [7, 6],
+            "newest first, limited"
+        );
+        assert_eq!(
+            list(AuditFilter {
+                limit: Some(0),
+                ..Default::default()
+            })
+            .await,
+            Vec::<i64>::new()
+        );
+
+        // Time bounds: since inclusive, until exclusive, compared as text.
+        let at = |seq: usize| appended[seq - 1].at.clone();
+        let expect = |since: Option<&str>, until: Option<&str>| -> Vec<i64> {
+            appended
+                .iter()
+                .rev()
+                .filter(|e| since.is_none_or(|s| e.at.as_str() >= s))
+                .filter(|e| until.is_none_or(|u| e.at.as_str() < u))
+                .map(|e| e.seq)
+                .collect()
+        };
+        let window = |since: Option<String>, until: Option<String>| AuditFilter {
+            since,
+            until,
+            ..Default::default()
+        };
+        for (since, until) in [
+            (Some(at(3)), None),
+            (None, Some(at(3))),
+            (Some(at(2)), Some(at(6))),
+            (Some(at(4)), Some(at(4))),
+            (Some(at(1)), None),
+            (None, Some(at(1))),
+        ] {
+            let want = expect(since.as_deref(), until.as_deref());
+            assert_eq!(
+                list(window(since.clone(), until.clone())).await,
+                want,
+                "since {since:?} until {until:?}"
+            );
+        }
+        assert!(list(window(Some(at(3)), None)).await.contains(&3));
+        assert!(!list(window(None, Some(at(3)))).await.contains(&3));
+        assert_eq!(
+            list(window(Some("2000-01-01".into()), None)).await,
+            [7, 6, 5, 4, 3, 2, 1]
+        );
+        assert_eq!(
+            list(window(Some("9999-01-01".into()), None)).await,
+            Vec::<i64>::new()
+        );
+        assert_eq!(
+            list(window(Some(at(7)), None)).await.first(),
+            Some(&7),
+            "the newest entry is at or after its own time"
+        );
+    }
+
+    pub async fn concurrent_appends_keep_the_chain(store: &dyn Store) {
+        const N: usize = 50;
+        let appends = (0..N)
+            .map(|i| store.append_audit(Change::new("cli", "test.append", format!("n:{i}"))))
+            .collect();
+        let appended: Vec<AuditEntry> = join_all(appends)
+            .await
+            .into_iter()
+            .collect::<Result<_, _>>()
+            .expect("every append succeeds");
+        let mut got = seqs(&appended);
+        got.sort();
+        assert_eq!(
+            got,
+            (1..=N as i64).collect::<Vec<_>>(),
+            "no gaps, no repeats"
+        );
+
+        // Changes that write data and audit concurrently, counting on the same key.
+        let policy = ThrottlePolicy::default();
+        let key = ["ip:198.51.100.1".to_owned()];
+        const FAILURES: u32 = 12;
+        let failures = (0..FAILURES)
+            .map(|_| {
+                store.record_login_failure(
+                    &key,
+                    5_000,
+                    policy,
+                    Change::new("anonymous", "session.login_failed", "ip:198.51.100.1"),
+                )
+            })
+            .collect();
+        for r in join_all(failures).await {
+            r.expect("every failure is recorded");
+        }
+        assert_eq!(
+            store.login_locked_until(&key, 5_000).await.unwrap(),
+            Some(5_000 + policy.lock_secs(FAILURES)),
+            "every failure counted"
+        );
+
+        let chain = verified_chain(store).await;
+        assert_eq!(
+            seqs(&chain),
+            (1..=(N as i64 + i64::from(FAILURES))).collect::<Vec<_>>()
+        );
+        let mut objects: Vec<&str> = chain[..N].iter().map(|e| e.object.as_str()).collect();
+        objects.sort();
+        objects.dedup();
+        assert_eq!(objects.len(), N, "each append stored once");
+        for e in &appended {
+            assert_eq!(&chain[e.seq as usize - 1], e);
+        }
+    }
 }
 
 macro_rules! conformance {
@@ -389,4 +1108,11 @@ conformance!(
     parents_filter_children,
     a_code_is_not_an_identity,
     lineage_follows_the_reorganisation,
+    accounts_are_unique_by_email,
+    sessions_live_until_they_expire,
+    sign_in_failures_lock_then_clear,
+    api_keys_are_listed_touched_and_revoked,
+    unit_contacts_are_upserted,
+    audit_filters_select_entries,
+    concurrent_appends_keep_the_chain,
 );

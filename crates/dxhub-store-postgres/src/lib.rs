@@ -11,6 +11,8 @@ use dxhub_store::{
 };
 use tokio_postgres::{NoTls, Row};
 
+mod accounts;
+
 mod migrations {
     refinery::embed_migrations!("migrations");
 }

@@ -253,19 +253,23 @@ impl AccountStore for SqliteStore {
         let subject = subject.to_owned();
         self.with_conn(move |c| {
             audited(c, audit, |tx| {
-                tx.execute(
-                    "UPDATE users SET oidc_subject = ?1 WHERE id = ?2",
-                    params![subject, user_id],
-                )
-                .map_err(|e| {
-                    if unique_violation(&e) {
-                        StoreError::Conflict(
-                            "this identity is already linked to another account".into(),
-                        )
-                    } else {
-                        db_err(e)
-                    }
-                })?;
+                let n = tx
+                    .execute(
+                        "UPDATE users SET oidc_subject = ?1 WHERE id = ?2",
+                        params![subject, user_id],
+                    )
+                    .map_err(|e| {
+                        if unique_violation(&e) {
+                            StoreError::Conflict(
+                                "this identity is already linked to another account".into(),
+                            )
+                        } else {
+                            db_err(e)
+                        }
+                    })?;
+                if n == 0 {
+                    return Err(StoreError::NotFound(format!("no account {user_id}")));
+                }
                 Ok(())
             })
         })
@@ -449,6 +453,10 @@ impl AccountStore for SqliteStore {
 
     async fn revoke_key(&self, id: i64, audit: Change) -> StoreResult<ApiKey> {
         self.with_conn(move |c| {
+            // Revoking a revoked key changes nothing, so it records nothing either.
+            if let Some(k) = key_by_id(c, id)?.filter(|k| k.revoked_at.is_some()) {
+                return Ok(k);
+            }
             audited(c, audit, |tx| {
                 tx.execute(
                     "UPDATE api_keys SET revoked_at = ?1 WHERE id = ?2 AND revoked_at IS NULL",

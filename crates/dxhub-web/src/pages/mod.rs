@@ -68,6 +68,9 @@ pub struct PageCtx {
     path: String,
     /// The query without `lang`, for the language switch links.
     query_without_lang: String,
+    /// Whether this is a form submission (POST): refusals then answer 401/403 instead of
+    /// redirecting to the sign-in page.
+    is_form: bool,
 }
 
 impl PageCtx {
@@ -113,6 +116,7 @@ impl PageCtx {
                 lang_changed,
                 path: path.to_owned(),
                 query_without_lang,
+                is_form: false,
             },
             params,
         ))
@@ -126,13 +130,16 @@ impl PageCtx {
             lang_changed: false,
             path: path.to_owned(),
             query_without_lang: String::new(),
+            is_form: true,
         }
     }
 
     /// The error to return from a page handler.
     pub fn err(&self, e: impl Into<ApiError>) -> PageError {
         let mut p = PageError::new(e.into(), self.lang);
-        p.next = Some(self.path.clone());
+        if !self.is_form {
+            p.next = Some(self.path.clone());
+        }
         p
     }
 
@@ -341,10 +348,12 @@ impl IntoResponse for PageError {
             lang_changed: false,
             path: "/".into(),
             query_without_lang: String::new(),
+            is_form: false,
         };
         let body = html! {
             h1 { (title) }
             p.error role="alert" { (text) }
+            @if status == StatusCode::UNAUTHORIZED { p { a href="/login" { (lang.t("Đăng nhập", "Sign in")) } } }
             p { a href="/" { (lang.t("Về trang chủ", "Back to the home page")) } }
         };
         let mut resp = ctx.render(title, body);
