@@ -13,8 +13,12 @@ use dxhub_core::accounts::{
 use dxhub_core::audit::{AuditEntry, Change, verify_chain};
 use dxhub_core::auth::{Capability, Role, Scope};
 use dxhub_core::units::{LineageKind, ORIGIN, REORG_2025, UnitKey, UnitLevel};
+use dxhub_ingest::latest::Offer;
+use dxhub_ingest::{Aggregates, DossierSnapshot, IndicatorRow, Latest};
 use dxhub_reference::ReferenceData;
-use dxhub_store::{AuditFilter, ReferenceLoad, Store, StoreError, UnitFilter};
+use dxhub_store::{
+    AuditFilter, IndicatorQuery, IngestCounts, ReferenceLoad, Store, StoreError, UnitFilter,
+};
 use jiff::civil::{Date, date};
 
 /// A store plus whatever must live as long as it (the temporary directory of SQLite).
@@ -206,6 +210,211 @@ async fn assert_audit(store: &dyn Store, want: &[(&str, &str, &str)]) -> Vec<Aud
 
 fn seqs(entries: &[AuditEntry]) -> Vec<i64> {
     entries.iter().map(|e| e.seq).collect()
+}
+
+/// The CSV header of the dossier-sync feed (the spec's column order).
+const FEED_HEADER: &str = "dossier_id,source,version,service_code,province_code,commune_code,\
+channel,end_to_end,status,received_at,due_at,completed_at,fee_vnd,paid_online";
+
+/// Parses CSV data lines (the header is added) with the feed's own reader; every line
+/// must be valid.
+fn snapshots<S: AsRef<str>>(lines: &[S]) -> Vec<DossierSnapshot> {
+    let mut text = format!("{FEED_HEADER}\n");
+    for l in lines {
+        text.push_str(l.as_ref());
+        text.push('\n');
+    }
+    let (parsed, rejected, _) = dxhub_ingest::parse_all(text.as_bytes(), dxhub_ingest::Format::Csv)
+        .expect("a readable feed");
+    assert!(
+        rejected.is_empty(),
+        "test feed lines rejected: {rejected:?}"
+    );
+    assert_eq!(parsed.len(), lines.len());
+    parsed
+}
+
+/// A feed line of source `t` with the fields the simple cases vary; the others are fixed
+/// (no commune, not end-to-end, received, no due date, no fee).
+fn line(
+    id: &str,
+    version: u64,
+    service: &str,
+    province: &str,
+    channel: &str,
+    received: &str,
+) -> String {
+    format!("{id},t,{version},{service},{province},,{channel},false,received,{received},,,0,false")
+}
+
+/// Offers snapshots to the in-memory reference of the newest-snapshot rule, in arrival
+/// order, and counts what a store must report for them.
+fn offer_all<'a>(
+    model: &mut Latest,
+    batch: impl IntoIterator<Item = &'a DossierSnapshot>,
+) -> IngestCounts {
+    let mut counts = IngestCounts::default();
+    for s in batch {
+        match model.offer(s.clone()) {
+            Offer::Ignored => counts.stale += 1,
+            Offer::Inserted | Offer::Replaced(_) => counts.applied += 1,
+        }
+    }
+    counts
+}
+
+/// The indicator table computed from scratch over the newest snapshots.
+fn from_scratch(model: &Latest) -> Vec<IndicatorRow> {
+    Aggregates::from_latest(model.values()).rows()
+}
+
+async fn indicator_rows(store: &dyn Store, query: &IndicatorQuery) -> Vec<IndicatorRow> {
+    store
+        .indicator_rows(query)
+        .await
+        .expect("read indicator rows")
+}
+
+async fn all_rows(store: &dyn Store) -> Vec<IndicatorRow> {
+    indicator_rows(store, &IndicatorQuery::default()).await
+}
+
+/// Ingests one batch, checks the counts against the reference model, and checks that the
+/// stored table and dossier count equal a from-scratch computation.
+async fn ingest_checked(
+    store: &dyn Store,
+    model: &mut Latest,
+    batch: Vec<DossierSnapshot>,
+) -> IngestCounts {
+    let want = offer_all(model, &batch);
+    let got = store.ingest_dossiers(batch).await.expect("ingest a batch");
+    assert_eq!(got, want, "applied/stale counts");
+    assert_eq!(
+        all_rows(store).await,
+        from_scratch(model),
+        "indicator table"
+    );
+    assert_eq!(
+        store.dossier_count().await.expect("count dossiers"),
+        model.len() as u64
+    );
+    got
+}
+
+/// The cell keys of the table, as `PP/YYYY-MM`.
+fn cell_keys(rows: &[IndicatorRow]) -> Vec<String> {
+    rows.iter()
+        .map(|r| format!("{}/{}", r.key.province_code, r.key.month))
+        .collect()
+}
+
+/// The one row of a cell (`PP/YYYY-MM`).
+fn row_of<'a>(rows: &'a [IndicatorRow], cell: &str) -> &'a IndicatorRow {
+    rows.iter()
+        .find(|r| format!("{}/{}", r.key.province_code, r.key.month) == cell)
+        .unwrap_or_else(|| panic!("no row {cell} in {:?}", cell_keys(rows)))
+}
+
+/// A small deterministic pseudo-random generator (SplitMix64).
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
+
+    fn below(&mut self, n: usize) -> usize {
+        (self.next() % n as u64) as usize
+    }
+
+    fn pick<'a>(&mut self, items: &[&'a str]) -> &'a str {
+        items[self.below(items.len())]
+    }
+
+    fn shuffle<T>(&mut self, v: &mut [T]) {
+        for i in (1..v.len()).rev() {
+            let j = self.below(i + 1);
+            v.swap(i, j);
+        }
+    }
+}
+
+/// Received instants over June–August 2025 in Ho Chi Minh time, several on the month
+/// boundaries (local midnight of the 1st is 17:00Z the day before).
+const RECEIVED: [&str; 7] = [
+    "2025-06-01T00:00:00+07:00",
+    "2025-06-30T16:59:59.999999999Z",
+    "2025-06-30T17:00:00Z",
+    "2025-07-15T12:34:56.789+07:00",
+    "2025-07-31T23:59:59+07:00",
+    "2025-07-31T17:00:00Z",
+    "2025-08-20T01:02:03Z",
+];
+
+/// A pseudo-random feed of `n` snapshots over `keys` dossiers of `source` in these
+/// provinces, shuffled so that versions arrive out of order. With `distinct_versions` no
+/// dossier gets a version twice (the newest snapshot then does not depend on the order
+/// of arrival); otherwise versions repeat with different content (re-sends, where the
+/// first to arrive must stay).
+fn random_feed(
+    rng: &mut Rng,
+    source: &str,
+    n: usize,
+    keys: usize,
+    provinces: &[&str],
+    distinct_versions: bool,
+) -> Vec<DossierSnapshot> {
+    let mut next_version = vec![0u64; keys];
+    let mut lines = Vec::with_capacity(n);
+    for _ in 0..n {
+        let key = rng.below(keys);
+        let version = if distinct_versions {
+            next_version[key] += 1 + rng.below(3) as u64;
+            next_version[key]
+        } else {
+            rng.below(6) as u64
+        };
+        let service = format!("1.{:06}", 1000 + rng.below(6));
+        let commune = if rng.below(3) == 0 {
+            String::new()
+        } else {
+            format!("{:05}", rng.below(100_000))
+        };
+        let status = rng.pick(&[
+            "received",
+            "processing",
+            "completed",
+            "rejected",
+            "cancelled",
+        ]);
+        let completed = if matches!(status, "completed" | "rejected") {
+            rng.pick(&[
+                "2025-08-31T23:59:59.999999999Z",
+                "2025-09-01T00:00:00Z",
+                "2025-09-01T00:00:00.000000001Z",
+            ])
+        } else {
+            ""
+        };
+        lines.push(format!(
+            "{source}-{key:04},{source},{version},{service},{province},{commune},{channel},{e2e},\
+             {status},{received},{due},{completed},{fee},{paid}",
+            province = rng.pick(provinces),
+            channel = rng.pick(&["online", "online", "direct", "postal"]),
+            e2e = rng.pick(&["true", "false"]),
+            received = rng.pick(&RECEIVED),
+            due = rng.pick(&["", "2025-09-01T00:00:00Z", "2025-09-01T07:00:00+07:00"]),
+            fee = rng.pick(&["", "0", "15000", "2500000"]),
+            paid = rng.pick(&["", "true", "false"]),
+        ));
+    }
+    let mut feed = snapshots(&lines);
+    rng.shuffle(&mut feed);
+    feed
 }
 
 mod cases {
@@ -559,11 +768,13 @@ mod cases {
         ));
 
         // Refused changes leave no trace.
+        // The store names a created account by its id.
+        let (ana_obj, binh_obj) = (format!("user:{}", ana.id), format!("user:{}", binh.id));
         assert_audit(
             store,
             &[
-                (ADMIN, "user.create", "user:ana"),
-                (ADMIN, "user.create", "user:binh"),
+                (ADMIN, "user.create", &ana_obj),
+                (ADMIN, "user.create", &binh_obj),
                 (ADMIN, "user.link_oidc", "user:binh"),
             ],
         )
@@ -635,8 +846,8 @@ mod cases {
         assert_audit(
             store,
             &[
-                (ADMIN, "user.create", "user:an@example.vn"),
-                (ADMIN, "user.create", "user:chi@example.vn"),
+                (ADMIN, "user.create", &format!("user:{}", user.id)),
+                (ADMIN, "user.create", &format!("user:{}", other.id)),
                 ("anonymous", "session.login", "session:1"),
                 ("anonymous", "session.login", "session:2"),
                 ("anonymous", "session.login", "session:3"),
@@ -813,8 +1024,8 @@ mod cases {
         assert_audit(
             store,
             &[
-                (ADMIN, "key.create", "key:dvcqg"),
-                (ADMIN, "key.create", "key:portal"),
+                (ADMIN, "key.create", &format!("key:{}", k1.id)),
+                (ADMIN, "key.create", &format!("key:{}", k2.id)),
                 (ADMIN, "key.revoke", "key:dvcqg"),
             ],
         )
@@ -1075,6 +1286,481 @@ mod cases {
             assert_eq!(&chain[e.seq as usize - 1], e);
         }
     }
+
+    pub async fn newest_dossier_version_wins(store: &dyn Store) {
+        assert_eq!(
+            store.ingest_dossiers(Vec::new()).await.unwrap(),
+            IngestCounts::default()
+        );
+        assert_eq!(store.dossier_count().await.unwrap(), 0);
+        assert_eq!(all_rows(store).await, []);
+
+        const JULY: &str = "2025-07-10T08:00:00+07:00";
+        let a1 = line("A", 1, "1.000001", "79", "direct", JULY);
+        let a2 = line("A", 2, "1.000001", "01", "online", JULY);
+        // A re-send of version 2 with other content: the first to arrive stays.
+        let a2_resent = line("A", 2, "1.000002", "79", "postal", JULY);
+        let b: Vec<String> = (0..5)
+            .map(|v| line("B", v, "1.000003", "01", "direct", JULY))
+            .collect();
+        let mut model = Latest::new();
+
+        let counts =
+            ingest_checked(store, &mut model, snapshots(&[&a2, &a1, &a2_resent, &b[1]])).await;
+        assert_eq!(
+            counts,
+            IngestCounts {
+                applied: 2,
+                stale: 2
+            }
+        );
+        let rows = all_rows(store).await;
+        assert_eq!(cell_keys(&rows), ["01/2025-07"]);
+        assert_eq!(row_of(&rows, "01/2025-07").cell.received, 2);
+        assert_eq!(row_of(&rows, "01/2025-07").cell.online, 1);
+
+        // Stale against the store (A), stale against a newer snapshot earlier in the same
+        // batch (B 2 after B 3), applied twice in one batch (B 3 then B 4).
+        let counts = ingest_checked(
+            store,
+            &mut model,
+            snapshots(&[&a1, &a2_resent, &b[3], &b[2], &b[4], &b[0]]),
+        )
+        .await;
+        assert_eq!(
+            counts,
+            IngestCounts {
+                applied: 2,
+                stale: 4
+            }
+        );
+
+        // Nothing but stale snapshots changes nothing.
+        let before = all_rows(store).await;
+        let counts = ingest_checked(store, &mut model, snapshots(&[&b[4], &a2_resent, &a1])).await;
+        assert_eq!(
+            counts,
+            IngestCounts {
+                applied: 0,
+                stale: 3
+            }
+        );
+        assert_eq!(all_rows(store).await, before);
+
+        // Version 3 of A replaces the *first* version 2 (01, online): had the re-send been
+        // stored, 79 would now show a dossier taken away that it never had.
+        let a3 = line("A", 3, "1.000001", "48", "direct", JULY);
+        let counts = ingest_checked(store, &mut model, snapshots(&[&a3])).await;
+        assert_eq!(
+            counts,
+            IngestCounts {
+                applied: 1,
+                stale: 0
+            }
+        );
+        let rows = all_rows(store).await;
+        assert_eq!(cell_keys(&rows), ["01/2025-07", "48/2025-07"]);
+        assert_eq!(row_of(&rows, "01/2025-07").cell.online, 0);
+        assert_eq!(store.dossier_count().await.unwrap(), 2);
+
+        // Version 0 is a valid first version; the same key in another source is another
+        // dossier.
+        let c0 = line("A", 0, "1.000001", "48", "online", JULY).replacen(",t,", ",u,", 1);
+        let counts = ingest_checked(store, &mut model, snapshots(&[&c0])).await;
+        assert_eq!(
+            counts,
+            IngestCounts {
+                applied: 1,
+                stale: 0
+            }
+        );
+        assert_eq!(store.dossier_count().await.unwrap(), 3);
+    }
+
+    pub async fn later_versions_move_contributions(store: &dyn Store) {
+        let mut model = Latest::new();
+        const JULY: &str = "2025-07-10T08:00:00+07:00";
+        // 17:00Z on the last day of July is already August in Ho Chi Minh City.
+        const AUGUST: &str = "2025-07-31T17:00:00Z";
+        const JUNE: &str = "2025-06-30T16:59:59Z";
+        let m = |v, province, received| line("M", v, "1.000001", province, "online", received);
+        let n = |v, province, received| line("N", v, "1.000002", province, "direct", received);
+
+        ingest_checked(
+            store,
+            &mut model,
+            snapshots(&[m(1, "01", JULY), n(1, "01", JULY)]),
+        )
+        .await;
+        let rows = all_rows(store).await;
+        assert_eq!(cell_keys(&rows), ["01/2025-07"]);
+        assert_eq!(row_of(&rows, "01/2025-07").services_online, 1);
+
+        // Another province.
+        ingest_checked(store, &mut model, snapshots(&[m(2, "79", JULY)])).await;
+        let rows = all_rows(store).await;
+        assert_eq!(cell_keys(&rows), ["01/2025-07", "79/2025-07"]);
+        let old = row_of(&rows, "01/2025-07");
+        assert_eq!(
+            (old.cell.received, old.cell.online, old.services_online),
+            (1, 0, 0)
+        );
+        let new = row_of(&rows, "79/2025-07");
+        assert_eq!(
+            (new.cell.received, new.cell.online, new.services_online),
+            (1, 1, 1)
+        );
+
+        // Another month: the emptied cell disappears.
+        ingest_checked(store, &mut model, snapshots(&[m(3, "79", AUGUST)])).await;
+        assert_eq!(
+            cell_keys(&all_rows(store).await),
+            ["01/2025-07", "79/2025-08"]
+        );
+
+        // Moved away and back within one batch: only the net change shows.
+        let back = line("M", 5, "1.000001", "79", "postal", AUGUST);
+        ingest_checked(store, &mut model, snapshots(&[m(4, "01", JUNE), back])).await;
+        let rows = all_rows(store).await;
+        assert_eq!(cell_keys(&rows), ["01/2025-07", "79/2025-08"]);
+        assert_eq!(row_of(&rows, "79/2025-08").services_online, 0);
+
+        // The last dossier leaves its cell too.
+        ingest_checked(store, &mut model, snapshots(&[n(2, "79", AUGUST)])).await;
+        let rows = all_rows(store).await;
+        assert_eq!(cell_keys(&rows), ["79/2025-08"]);
+        assert_eq!(row_of(&rows, "79/2025-08").cell.received, 2);
+    }
+
+    pub async fn services_online_counts_distinct_services(store: &dyn Store) {
+        let mut model = Latest::new();
+        const JULY: &str = "2025-07-10T08:00:00+07:00";
+        let s = |id, v, service, channel| line(id, v, service, "01", channel, JULY);
+        let services = |rows: &[IndicatorRow]| {
+            let r = row_of(rows, "01/2025-07");
+            (r.cell.online, r.services_online)
+        };
+
+        // Two online dossiers of S, one of T, a direct one of U.
+        ingest_checked(
+            store,
+            &mut model,
+            snapshots(&[
+                s("A", 1, "S", "online"),
+                s("B", 1, "S", "online"),
+                s("C", 1, "T", "online"),
+                s("D", 1, "U", "direct"),
+            ]),
+        )
+        .await;
+        assert_eq!(services(&all_rows(store).await), (3, 2));
+
+        // One of the two S dossiers changes channel: S still has an online dossier.
+        ingest_checked(store, &mut model, snapshots(&[s("A", 2, "S", "direct")])).await;
+        assert_eq!(services(&all_rows(store).await), (2, 2));
+
+        // The last online S dossier changes channel: S stops counting.
+        ingest_checked(store, &mut model, snapshots(&[s("B", 2, "S", "postal")])).await;
+        assert_eq!(services(&all_rows(store).await), (1, 1));
+
+        // An online dossier changes service (T → S); a direct one goes online (U).
+        ingest_checked(
+            store,
+            &mut model,
+            snapshots(&[s("C", 2, "S", "online"), s("D", 2, "U", "online")]),
+        )
+        .await;
+        assert_eq!(services(&all_rows(store).await), (2, 2));
+
+        // Online and back in one batch; a third online dossier of S, then it leaves.
+        ingest_checked(
+            store,
+            &mut model,
+            snapshots(&[
+                s("A", 3, "S", "online"),
+                s("A", 4, "S", "direct"),
+                s("B", 3, "S", "online"),
+            ]),
+        )
+        .await;
+        assert_eq!(services(&all_rows(store).await), (3, 2));
+        ingest_checked(
+            store,
+            &mut model,
+            snapshots(&[s("B", 4, "S", "direct"), s("C", 3, "S", "direct")]),
+        )
+        .await;
+        assert_eq!(services(&all_rows(store).await), (1, 1));
+    }
+
+    pub async fn stored_snapshots_round_trip_exactly(store: &dyn Store) {
+        // Every later version subtracts what the store read back of the earlier one, so a
+        // field that did not round-trip (a nanosecond, a fee, an absent value) shows up
+        // as a wrong cell.
+        let mut model = Latest::new();
+        let max = i64::MAX;
+        let versions = [
+            // On time to the nanosecond (due and completion are one instant, written in
+            // two offsets); the largest fee; received on the last second of July there.
+            format!(
+                "R,rt,1,1.000001,79,26734,online,true,completed,2025-07-31T23:59:59.123456789+07:00,\
+                 2025-08-01T10:00:00.000000001+07:00,2025-08-01T03:00:00.000000001Z,{max},true"
+            ),
+            "R,rt,2,1.000001,79,,direct,false,processing,2025-07-31T23:59:59.123456789+07:00,,,,"
+                .to_owned(),
+            // One nanosecond late.
+            "R,rt,3,1.000001,79,26734,online,false,completed,2025-07-31T16:00:00Z,\
+             2025-08-01T03:00:00.000000001Z,2025-08-01T03:00:00.000000002Z,1,true"
+                .to_owned(),
+            // Completed without a due date: not on time.
+            "R,rt,4,1.000001,79,,postal,true,completed,2025-07-31T16:00:00Z,,2025-08-01T00:00:00Z,0,true"
+                .to_owned(),
+            "R,rt,5,1.000001,79,26734,online,true,rejected,2025-07-31T17:00:00Z,\
+             2025-08-02T00:00:00Z,2025-08-01T00:00:00Z,15000,false"
+                .to_owned(),
+        ];
+        for v in &versions {
+            let counts = ingest_checked(store, &mut model, snapshots(&[v])).await;
+            assert_eq!(
+                counts,
+                IngestCounts {
+                    applied: 1,
+                    stale: 0
+                }
+            );
+        }
+        let first = &snapshots(&[&versions[0]])[0];
+        let one = Aggregates::from_latest([first]).rows();
+        assert_eq!(one[0].cell.completed_on_time, 1);
+        assert_eq!(one[0].cell.online_payment_vnd, max as u64);
+        let rows = all_rows(store).await;
+        assert_eq!(cell_keys(&rows), ["79/2025-08"]);
+    }
+
+    pub async fn indicator_rows_filter_and_sort(store: &dyn Store) {
+        let mut model = Latest::new();
+        let mut lines = Vec::new();
+        // Inserted out of order; months across a year end.
+        for (i, (province, received)) in [
+            ("79", "2025-11-03T00:00:00Z"),
+            ("08", "2025-01-15T00:00:00Z"),
+            ("79", "2024-12-31T16:59:59Z"),
+            ("01", "2025-01-01T00:00:00Z"),
+            ("79", "2024-12-31T17:00:00Z"),
+            ("08", "2024-12-01T00:00:00Z"),
+            ("79", "2025-01-20T00:00:00Z"),
+        ]
+        .into_iter()
+        .enumerate()
+        {
+            lines.push(line(
+                &format!("F{i}"),
+                1,
+                "1.000001",
+                province,
+                "online",
+                received,
+            ));
+        }
+        ingest_checked(store, &mut model, snapshots(&lines)).await;
+        let want = from_scratch(&model);
+        assert_eq!(
+            cell_keys(&want),
+            [
+                "01/2025-01",
+                "08/2024-12",
+                "08/2025-01",
+                "79/2024-12",
+                "79/2025-01",
+                "79/2025-11"
+            ]
+        );
+        let query = |province: Option<&str>, from: Option<&str>, to: Option<&str>| IndicatorQuery {
+            province: province.map(str::to_owned),
+            from_month: from.map(str::to_owned),
+            to_month: to.map(str::to_owned),
+        };
+        let cases = [
+            (
+                query(None, None, None),
+                vec![
+                    "01/2025-01",
+                    "08/2024-12",
+                    "08/2025-01",
+                    "79/2024-12",
+                    "79/2025-01",
+                    "79/2025-11",
+                ],
+            ),
+            (
+                query(Some("79"), None, None),
+                vec!["79/2024-12", "79/2025-01", "79/2025-11"],
+            ),
+            (
+                query(None, Some("2025-01"), None),
+                vec!["01/2025-01", "08/2025-01", "79/2025-01", "79/2025-11"],
+            ),
+            (
+                query(None, None, Some("2025-01")),
+                vec![
+                    "01/2025-01",
+                    "08/2024-12",
+                    "08/2025-01",
+                    "79/2024-12",
+                    "79/2025-01",
+                ],
+            ),
+            (
+                query(None, Some("2025-01"), Some("2025-01")),
+                vec!["01/2025-01", "08/2025-01", "79/2025-01"],
+            ),
+            (
+                query(Some("79"), Some("2024-12"), Some("2025-10")),
+                vec!["79/2024-12", "79/2025-01"],
+            ),
+            (query(Some("08"), Some("2025-02"), None), vec![]),
+            (query(Some("99"), None, None), vec![]),
+            (query(None, Some("2025-12"), Some("2025-01")), vec![]),
+        ];
+        for (q, keys) in cases {
+            let got = indicator_rows(store, &q).await;
+            assert_eq!(cell_keys(&got), keys, "{q:?}");
+            let expected: Vec<IndicatorRow> = want
+                .iter()
+                .filter(|r| {
+                    keys.contains(&format!("{}/{}", r.key.province_code, r.key.month).as_str())
+                })
+                .cloned()
+                .collect();
+            assert_eq!(got, expected, "{q:?}");
+        }
+        let r = row_of(&want, "79/2024-12");
+        assert_eq!((r.cell.received, r.services_online), (1, 1));
+    }
+
+    pub async fn batch_boundaries_do_not_matter(store: &dyn Store) {
+        // The same feed (relabelled to its own source and provinces, so the four runs
+        // share one store without touching each other's cells) split four ways.
+        const PROVINCES: [[&str; 5]; 4] = [
+            ["01", "02", "04", "06", "08"],
+            ["10", "11", "12", "14", "15"],
+            ["17", "19", "20", "22", "24"],
+            ["25", "26", "27", "30", "31"],
+        ];
+        const N: usize = 2_000;
+        let mut everything = Latest::new();
+        for (run, provinces) in PROVINCES.iter().enumerate() {
+            // The same seed each run: the same feed but for the labels.
+            let mut rng = Rng(0x00D0_551E);
+            let mut feed = random_feed(&mut rng, &format!("split{run}"), N, 300, provinces, false);
+            let batches: Vec<Vec<DossierSnapshot>> = match run {
+                0 => vec![feed],
+                1 => {
+                    let rest = feed.split_off(200);
+                    let mut b: Vec<Vec<DossierSnapshot>> =
+                        feed.into_iter().map(|s| vec![s]).collect();
+                    b.extend(rest.chunks(7).map(<[DossierSnapshot]>::to_vec));
+                    b
+                }
+                2 => {
+                    feed.reverse();
+                    feed.chunks(100).map(<[DossierSnapshot]>::to_vec).collect()
+                }
+                _ => {
+                    let mut rng = Rng(run as u64);
+                    rng.shuffle(&mut feed);
+                    let mut b = Vec::new();
+                    while !feed.is_empty() {
+                        let size = (1 + rng.below(250)).min(feed.len());
+                        let rest = feed.split_off(size);
+                        b.push(std::mem::replace(&mut feed, rest));
+                    }
+                    b
+                }
+            };
+            let mut model = Latest::new();
+            let want = offer_all(&mut model, batches.iter().flatten());
+            assert_eq!(want.applied + want.stale, N as u64);
+            let mut got = IngestCounts::default();
+            for batch in batches {
+                let c = store.ingest_dossiers(batch).await.expect("ingest a batch");
+                got.applied += c.applied;
+                got.stale += c.stale;
+            }
+            assert_eq!(got, want, "counts of run {run}");
+            let mine: Vec<IndicatorRow> = all_rows(store)
+                .await
+                .into_iter()
+                .filter(|r| provinces.contains(&r.key.province_code.as_str()))
+                .collect();
+            assert_eq!(mine, from_scratch(&model), "table of run {run}");
+            assert_eq!(mine.len(), 15, "5 provinces × 3 months");
+            for s in model.values() {
+                everything.offer(s.clone());
+            }
+        }
+        assert_eq!(all_rows(store).await, from_scratch(&everything));
+        assert_eq!(
+            store.dossier_count().await.unwrap(),
+            everything.len() as u64
+        );
+    }
+
+    pub async fn concurrent_ingestion_counts_each_dossier_once(store: &dyn Store) {
+        // Four writers at once, each snapshot ingested by two of them in opposite orders.
+        // (The cases get a borrowed store, so the writers are futures polled together
+        // rather than spawned tasks: each holds its own connection, so the database sees
+        // four concurrent transactions all the same.)
+        let mut rng = Rng(0xC0_4C04);
+        let feed = random_feed(
+            &mut rng,
+            "conc",
+            2_000,
+            300,
+            &["01", "33", "48", "79", "96"],
+            true,
+        );
+        let evens: Vec<DossierSnapshot> = feed.iter().step_by(2).cloned().collect();
+        let odds: Vec<DossierSnapshot> = feed.iter().skip(1).step_by(2).cloned().collect();
+        let mut evens_reversed = evens.clone();
+        evens_reversed.reverse();
+        let mut odds_reversed = odds.clone();
+        odds_reversed.reverse();
+        let writers = [evens, odds, odds_reversed, evens_reversed]
+            .into_iter()
+            .map(|stream| async move {
+                let mut counts = IngestCounts::default();
+                for batch in stream.chunks(40) {
+                    let c = store
+                        .ingest_dossiers(batch.to_vec())
+                        .await
+                        .expect("concurrent ingest");
+                    counts.applied += c.applied;
+                    counts.stale += c.stale;
+                }
+                counts
+            })
+            .collect();
+        let counts = join_all(writers).await;
+        let mut model = Latest::new();
+        offer_all(&mut model, &feed);
+        let applied: u64 = counts.iter().map(|c| c.applied).sum();
+        let stale: u64 = counts.iter().map(|c| c.stale).sum();
+        assert_eq!(applied + stale, 2 * feed.len() as u64);
+        assert!(applied >= model.len() as u64, "{applied} applied");
+        assert_eq!(all_rows(store).await, from_scratch(&model));
+        assert_eq!(store.dossier_count().await.unwrap(), model.len() as u64);
+        // Everything again, in one batch: all stale.
+        let again = store.ingest_dossiers(feed.clone()).await.unwrap();
+        assert_eq!(
+            again,
+            IngestCounts {
+                applied: 0,
+                stale: feed.len() as u64
+            }
+        );
+        assert_eq!(all_rows(store).await, from_scratch(&model));
+    }
 }
 
 macro_rules! conformance {
@@ -1115,4 +1801,11 @@ conformance!(
     unit_contacts_are_upserted,
     audit_filters_select_entries,
     concurrent_appends_keep_the_chain,
+    newest_dossier_version_wins,
+    later_versions_move_contributions,
+    services_online_counts_distinct_services,
+    stored_snapshots_round_trip_exactly,
+    indicator_rows_filter_and_sort,
+    batch_boundaries_do_not_matter,
+    concurrent_ingestion_counts_each_dossier_once,
 );

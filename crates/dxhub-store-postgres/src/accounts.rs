@@ -212,6 +212,10 @@ impl AccountStore for PostgresStore {
                 }
             })?;
         let created = user_from_row(&row)?;
+        let audit = Change {
+            object: format!("user:{}", created.id),
+            ..audit
+        };
         commit_audited(tx, audit).await?;
         Ok(created)
     }
@@ -438,6 +442,10 @@ impl AccountStore for PostgresStore {
             .await
             .map_err(db_err)?;
         let created = key_from_row(&row)?;
+        let audit = Change {
+            object: format!("key:{}", created.id),
+            ..audit
+        };
         commit_audited(tx, audit).await?;
         Ok(created)
     }

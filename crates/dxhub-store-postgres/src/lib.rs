@@ -12,6 +12,7 @@ use dxhub_store::{
 use tokio_postgres::{NoTls, Row};
 
 mod accounts;
+mod dossiers;
 
 mod migrations {
     refinery::embed_migrations!("migrations");

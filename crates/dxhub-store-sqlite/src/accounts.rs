@@ -129,10 +129,23 @@ fn audited<T>(
     change: Change,
     f: impl FnOnce(&Transaction<'_>) -> StoreResult<T>,
 ) -> StoreResult<T> {
+    audited_as(conn, change, |tx| f(tx).map(|out| (out, None)))
+}
+
+/// Like [`audited`], but `f` may name the audit object once it knows it (the id of a row
+/// it created).
+fn audited_as<T>(
+    conn: &mut Connection,
+    mut change: Change,
+    f: impl FnOnce(&Transaction<'_>) -> StoreResult<(T, Option<String>)>,
+) -> StoreResult<T> {
     let tx = conn
         .transaction_with_behavior(TransactionBehavior::Immediate)
         .map_err(db_err)?;
-    let out = f(&tx)?;
+    let (out, object) = f(&tx)?;
+    if let Some(object) = object {
+        change.object = object;
+    }
     append(&tx, change)?;
     tx.commit().map_err(db_err)?;
     Ok(out)
@@ -168,7 +181,7 @@ impl AccountStore for SqliteStore {
         let user = user.clone();
         self.with_conn(move |c| {
             let email = user.email.trim().to_lowercase();
-            audited(c, audit, |tx| {
+            audited_as(c, audit, |tx| {
                 let id = tx
                     .execute(
                         "INSERT INTO users (email, display_name, role, scope, password_hash, created_at)
@@ -190,7 +203,9 @@ impl AccountStore for SqliteStore {
                             db_err(e)
                         }
                     })?;
-                user_by(tx, "id = ?1", &id)?.ok_or_else(|| StoreError::Corrupt("new user vanished".into()))
+                let user = user_by(tx, "id = ?1", &id)?
+                    .ok_or_else(|| StoreError::Corrupt("new user vanished".into()))?;
+                Ok((user, Some(format!("user:{id}"))))
             })
         })
         .await
@@ -399,7 +414,7 @@ impl AccountStore for SqliteStore {
     async fn create_key(&self, key: &NewApiKey, audit: Change) -> StoreResult<ApiKey> {
         let key = key.clone();
         self.with_conn(move |c| {
-            audited(c, audit, |tx| {
+            audited_as(c, audit, |tx| {
                 let caps: Vec<&str> = key.capabilities.iter().map(|c| c.as_str()).collect();
                 let sources: Vec<&str> = key.sources.iter().map(String::as_str).collect();
                 tx.execute(
@@ -414,8 +429,10 @@ impl AccountStore for SqliteStore {
                     ],
                 )
                 .map_err(db_err)?;
-                key_by_id(tx, tx.last_insert_rowid())?
-                    .ok_or_else(|| StoreError::Corrupt("new key vanished".into()))
+                let id = tx.last_insert_rowid();
+                let key = key_by_id(tx, id)?
+                    .ok_or_else(|| StoreError::Corrupt("new key vanished".into()))?;
+                Ok((key, Some(format!("key:{id}"))))
             })
         })
         .await

@@ -15,6 +15,7 @@ use dxhub_store::{
 use rusqlite::{Connection, OpenFlags, OptionalExtension, params};
 
 mod accounts;
+mod dossiers;
 
 mod migrations {
     refinery::embed_migrations!("migrations");

@@ -121,7 +121,8 @@ pub struct AuditFilter {
 /// same transaction, so no change is ever unaudited.
 #[async_trait]
 pub trait AccountStore: Send + Sync {
-    /// Creates an account; `Conflict` if the e-mail is taken.
+    /// Creates an account; `Conflict` if the e-mail is taken. The audit entry's object is
+    /// set to `user:<id>` once the id exists, so every entry of an account names it alike.
     async fn create_user(&self, user: &NewUser, audit: Change) -> StoreResult<User>;
     /// The account with this id.
     async fn user(&self, id: i64) -> StoreResult<Option<User>>;
@@ -167,7 +168,7 @@ pub trait AccountStore: Send + Sync {
     /// Forgets the failures of these keys after a successful sign-in.
     async fn clear_login_failures(&self, keys: &[String]) -> StoreResult<()>;
 
-    /// Creates an API key.
+    /// Creates an API key; the audit entry's object is set to `key:<id>`.
     async fn create_key(&self, key: &NewApiKey, audit: Change) -> StoreResult<ApiKey>;
     /// The key with this id.
     async fn key(&self, id: i64) -> StoreResult<Option<ApiKey>>;
@@ -197,9 +198,98 @@ pub trait AccountStore: Send + Sync {
     async fn audit_chain(&self) -> StoreResult<(Vec<AuditEntry>, Option<(i64, String)>)>;
 }
 
+/// What storing a batch of dossier snapshots did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct IngestCounts {
+    /// Snapshots newer than what was stored (in arrival order): they changed the store.
+    pub applied: u64,
+    /// Snapshots whose version was not above the stored one: they changed nothing.
+    pub stale: u64,
+}
+
+/// Which indicator cells to read.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct IndicatorQuery {
+    /// Only this province (2-digit code).
+    pub province: Option<String>,
+    /// Only months from this one (`YYYY-MM`), inclusive.
+    pub from_month: Option<String>,
+    /// Only months up to this one (`YYYY-MM`), inclusive.
+    pub to_month: Option<String>,
+}
+
+/// Dossier snapshots (the newest per `(source, dossier_id)`) and the public-service
+/// indicators per province × month kept up to date with them.
+#[async_trait]
+pub trait DossierStore: Send + Sync {
+    /// Stores a batch of validated snapshots, in arrival order, all or nothing: each
+    /// replaces the stored snapshot of its dossier only if its version is higher, and the
+    /// indicator cells change in the same transaction.
+    async fn ingest_dossiers(
+        &self,
+        batch: Vec<dxhub_ingest::DossierSnapshot>,
+    ) -> StoreResult<IngestCounts>;
+
+    /// Indicator rows, sorted by province then month.
+    async fn indicator_rows(
+        &self,
+        query: &IndicatorQuery,
+    ) -> StoreResult<Vec<dxhub_ingest::IndicatorRow>>;
+
+    /// How many dossiers are stored.
+    async fn dossier_count(&self) -> StoreResult<u64>;
+}
+
+/// Folds a batch into per-dossier outcomes given the stored snapshots: returns the counts,
+/// the final snapshot of every dossier the batch changed, and the indicator delta. Both
+/// backends use it, so they agree by construction.
+pub fn fold_batch(
+    batch: Vec<dxhub_ingest::DossierSnapshot>,
+    stored: &std::collections::HashMap<(String, String), dxhub_ingest::DossierSnapshot>,
+) -> (
+    IngestCounts,
+    Vec<dxhub_ingest::DossierSnapshot>,
+    dxhub_ingest::Delta,
+) {
+    use std::collections::HashMap;
+    let mut counts = IngestCounts::default();
+    // The newest snapshot seen so far for each key the batch touches.
+    let mut current: HashMap<(String, String), dxhub_ingest::DossierSnapshot> = HashMap::new();
+    let mut order: Vec<(String, String)> = Vec::new();
+    for s in batch {
+        let key = (
+            s.source.as_str().to_owned(),
+            s.dossier_id.as_str().to_owned(),
+        );
+        let newer = match current.get(&key).or_else(|| stored.get(&key)) {
+            Some(prev) => s.supersedes(prev),
+            None => true,
+        };
+        if newer {
+            counts.applied += 1;
+            if !current.contains_key(&key) {
+                order.push(key.clone());
+            }
+            current.insert(key, s);
+        } else {
+            counts.stale += 1;
+        }
+    }
+    let mut delta = dxhub_ingest::Delta::new();
+    let mut finals = Vec::with_capacity(order.len());
+    for key in order {
+        if let Some(new) = current.remove(&key) {
+            let old = stored.get(&key).map(dxhub_ingest::Contribution::of);
+            delta.replace(old.as_ref(), &dxhub_ingest::Contribution::of(&new));
+            finals.push(new);
+        }
+    }
+    (counts, finals, delta)
+}
+
 /// A complete dxhub store: every role trait joined.
 #[async_trait]
-pub trait Store: UnitStore + AccountStore {
+pub trait Store: UnitStore + AccountStore + DossierStore {
     /// The backend's name for logs ("sqlite", "postgres").
     fn backend(&self) -> &'static str;
 

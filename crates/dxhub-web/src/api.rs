@@ -24,6 +24,7 @@ use crate::params::{Params, path_code};
         license(name = "MIT OR Apache-2.0")
     ),
     tags((name = "units", description = "Administrative units, ministries and their lineage"),
+         (name = "public-services", description = "Dossier snapshots and public-service indicators"),
          (name = "system", description = "Health"))
 )]
 struct ApiDoc;
@@ -35,6 +36,7 @@ pub fn routes() -> (axum::Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(get_unit))
         .routes(routes!(get_lineage))
         .routes(routes!(healthz))
+        .routes(routes!(crate::dossiers_api::ingest))
         .split_for_parts()
 }
 

@@ -14,9 +14,12 @@ use tower_http::trace::TraceLayer;
 
 pub mod api;
 pub mod auth;
+pub mod dossiers_api;
 pub mod error;
 pub mod i18n;
+pub mod ingest;
 mod maps;
+pub mod oidc;
 mod pages;
 pub mod params;
 pub mod security;
@@ -33,6 +36,9 @@ pub struct WebConfig {
     pub throttle: dxhub_core::accounts::ThrottlePolicy,
     /// How long a session lasts, in seconds.
     pub session_secs: i64,
+    /// Sign-in through an external OpenID Connect provider (e.g. the national e-ID), if
+    /// configured; discovered by [`AppState::with_oidc`].
+    pub oidc: Option<oidc::OidcSettings>,
 }
 
 impl Default for WebConfig {
@@ -41,6 +47,7 @@ impl Default for WebConfig {
             secure_cookies: false,
             throttle: dxhub_core::accounts::ThrottlePolicy::default(),
             session_secs: 12 * 3600,
+            oidc: None,
         }
     }
 }
@@ -54,6 +61,8 @@ pub struct AppState {
     pub maps: Arc<Maps>,
     /// Settings.
     pub config: Arc<WebConfig>,
+    /// The discovered OpenID Connect provider, when `config.oidc` is set.
+    pub oidc: Option<Arc<oidc::OidcClient>>,
 }
 
 impl AppState {
@@ -68,7 +77,25 @@ impl AppState {
             store,
             maps: Arc::new(Maps::default()),
             config: Arc::new(config),
+            oidc: None,
         }
+    }
+
+    /// State over a store with the given settings, discovering the OpenID Connect provider
+    /// of `config.oidc` (if any) first; fails when it cannot be reached or is unsuitable.
+    pub async fn with_oidc(
+        store: Arc<dyn Store>,
+        config: WebConfig,
+    ) -> Result<AppState, oidc::OidcError> {
+        let client = match &config.oidc {
+            Some(settings) => Some(Arc::new(
+                oidc::OidcClient::discover(settings.clone()).await?,
+            )),
+            None => None,
+        };
+        let mut state = AppState::with_config(store, config);
+        state.oidc = client;
+        Ok(state)
     }
 }
 
@@ -94,6 +121,8 @@ pub fn router(state: AppState) -> Router {
         .route("/assets/app.css", get(css))
         .merge(pages::routes())
         .with_state(state)
+        // Dossier batches of 10,000 lines are ~1.5 MB; allow generous batches, not unbounded.
+        .layer(axum::extract::DefaultBodyLimit::max(64 * 1024 * 1024))
         .layer(SetResponseHeaderLayer::if_not_present(
             header::CONTENT_SECURITY_POLICY,
             HeaderValue::from_static(csp),

@@ -9,6 +9,8 @@ use anyhow::Context;
 use clap::{Args, Parser, Subcommand};
 use dxhub_store::{ReferenceLoad, Store};
 
+mod dossiers;
+
 /// dxhub — đo lường chuyển đổi số quốc gia / measuring national digital transformation.
 #[derive(Parser)]
 #[command(name = "dxhub", version, about)]
@@ -24,6 +26,8 @@ enum Command {
     Demo {
         #[command(flatten)]
         listen: Listen,
+        #[command(flatten)]
+        web: Web,
         /// Where the SQLite file lives (created if missing).
         #[arg(long, default_value = "dxhub-data", env = "DXHUB_DATA_DIR")]
         data_dir: PathBuf,
@@ -33,12 +37,19 @@ enum Command {
         #[command(flatten)]
         listen: Listen,
         #[command(flatten)]
+        web: Web,
+        #[command(flatten)]
         db: Database,
     },
     /// Loads data into a store.
     Import {
         #[command(subcommand)]
         what: Import,
+    },
+    /// Writes data out of a store.
+    Export {
+        #[command(subcommand)]
+        what: Export,
     },
     /// Creates or upgrades the database schema, and nothing else.
     Migrate {
@@ -145,6 +156,36 @@ enum Import {
         #[command(flatten)]
         db: Database,
     },
+    /// Dossier snapshots (shared/spec/dossier-sync.md), CSV or NDJSON, streamed in batches;
+    /// prints a JSON summary; rejected lines go to standard error or --rejects.
+    Dossiers {
+        #[command(flatten)]
+        db: Database,
+        /// Write rejected lines (file, line, field, reason) to this CSV file.
+        #[arg(long)]
+        rejects: Option<PathBuf>,
+        /// Feed files (.csv, .ndjson/.jsonl; other names are recognised by content).
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+    },
+}
+
+#[derive(Subcommand)]
+enum Export {
+    /// Public-service indicators.
+    PublicServices {
+        #[command(flatten)]
+        db: Database,
+        /// Grouping: province-month.
+        #[arg(long, default_value = "province-month")]
+        by: String,
+        /// csv or json.
+        #[arg(long, default_value = "csv")]
+        format: String,
+        /// Output file (standard output when absent).
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
 }
 
 #[derive(Args)]
@@ -152,6 +193,68 @@ struct Listen {
     /// Address and port to listen on.
     #[arg(long, default_value = "127.0.0.1:8080", env = "DXHUB_LISTEN")]
     listen: SocketAddr,
+}
+
+/// How the web server is reached and how people sign in.
+#[derive(Args)]
+struct Web {
+    /// The external base URL of this server (for the OpenID Connect redirect URI), e.g.
+    /// https://dxhub.example.vn; default: http://LISTEN. An https URL also marks cookies
+    /// Secure.
+    #[arg(long, env = "DXHUB_PUBLIC_URL", value_name = "URL")]
+    public_url: Option<String>,
+    /// Issuer URL of an OpenID Connect provider (e.g. the national e-ID) to sign in with;
+    /// discovered at start-up.
+    #[arg(
+        long,
+        env = "DXHUB_OIDC_ISSUER",
+        value_name = "URL",
+        requires_all = ["oidc_client_id", "oidc_client_secret"]
+    )]
+    oidc_issuer: Option<String>,
+    /// This server's client id at the OpenID Connect provider.
+    #[arg(long, env = "DXHUB_OIDC_CLIENT_ID", requires = "oidc_issuer")]
+    oidc_client_id: Option<String>,
+    /// Its client secret (better given through the environment).
+    #[arg(
+        long,
+        env = "DXHUB_OIDC_CLIENT_SECRET",
+        hide_env_values = true,
+        requires = "oidc_issuer"
+    )]
+    oidc_client_secret: Option<String>,
+    /// Accept a plain-http issuer on a host other than loopback (labs only).
+    #[arg(long, env = "DXHUB_OIDC_ALLOW_HTTP")]
+    oidc_allow_http: bool,
+}
+
+impl Web {
+    /// The web settings, with the public URL defaulting to the listening address.
+    fn config(&self, listening: SocketAddr) -> anyhow::Result<dxhub_web::WebConfig> {
+        let public_url = self
+            .public_url
+            .clone()
+            .unwrap_or_else(|| format!("http://{listening}"));
+        let public_url = public_url.trim_end_matches('/').to_owned();
+        if !(public_url.starts_with("http://") || public_url.starts_with("https://")) {
+            anyhow::bail!("--public-url: expected an http:// or https:// URL, got {public_url}");
+        }
+        let oidc = match (&self.oidc_issuer, &self.oidc_client_id) {
+            (Some(issuer), Some(client_id)) => Some(dxhub_web::oidc::OidcSettings {
+                issuer: issuer.clone(),
+                client_id: client_id.clone(),
+                client_secret: self.oidc_client_secret.clone(),
+                public_url: public_url.clone(),
+                allow_http: self.oidc_allow_http,
+            }),
+            _ => None,
+        };
+        Ok(dxhub_web::WebConfig {
+            secure_cookies: public_url.starts_with("https://"),
+            oidc,
+            ..dxhub_web::WebConfig::default()
+        })
+    }
 }
 
 #[derive(Args)]
@@ -181,23 +284,47 @@ fn main() -> anyhow::Result<()> {
 
 async fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
-        Command::Demo { listen, data_dir } => {
+        Command::Demo {
+            listen,
+            web,
+            data_dir,
+        } => {
             let url = dxhub_db::sqlite_url_in(&data_dir);
             tracing::info!(data_dir = %data_dir.display(), "demo: embedded SQLite store");
             let store = open(&url).await?;
             ensure_reference(&*store).await?;
-            serve(store, listen.listen).await
+            serve(store, listen.listen, &web).await
         }
-        Command::Serve { listen, db } => {
+        Command::Serve { listen, web, db } => {
             let store = open(&db.database).await?;
             ensure_reference(&*store).await?;
-            serve(store, listen.listen).await
+            serve(store, listen.listen, &web).await
         }
         Command::Import {
             what: Import::Reference { db },
         } => {
             let store = open(&db.database).await?;
             ensure_reference(&*store).await
+        }
+        Command::Import {
+            what: Import::Dossiers { db, rejects, files },
+        } => {
+            let store = open(&db.database).await?;
+            let summary = dossiers::import(store, &files, rejects.as_deref()).await?;
+            println!("{}", serde_json::to_string(&summary)?);
+            Ok(())
+        }
+        Command::Export {
+            what:
+                Export::PublicServices {
+                    db,
+                    by,
+                    format,
+                    out,
+                },
+        } => {
+            let store = open(&db.database).await?;
+            dossiers::export(store, &by, &format, out.as_deref()).await
         }
         Command::Migrate { db } => {
             open(&db.database).await?;
@@ -461,11 +588,22 @@ async fn ensure_reference(store: &dyn Store) -> anyhow::Result<()> {
     Ok(())
 }
 
-async fn serve(store: Arc<dyn Store>, addr: SocketAddr) -> anyhow::Result<()> {
+async fn serve(store: Arc<dyn Store>, addr: SocketAddr, web: &Web) -> anyhow::Result<()> {
     let listener = tokio::net::TcpListener::bind(addr)
         .await
         .with_context(|| format!("cannot listen on {addr}"))?;
-    let state = dxhub_web::AppState::new(store);
+    let config = web.config(listener.local_addr()?)?;
+    let issuer = config.oidc.as_ref().map(|o| o.issuer.clone());
+    let state = dxhub_web::AppState::with_oidc(store, config)
+        .await
+        .context("OpenID Connect sign-in (--oidc-issuer) cannot be set up")?;
+    if let (Some(oidc), Some(issuer)) = (&state.oidc, issuer) {
+        tracing::info!(
+            %issuer,
+            redirect_uri = %oidc.redirect_uri(),
+            "OpenID Connect sign-in enabled"
+        );
+    }
     // Project the boundaries in the background so the first visitor does not wait.
     let maps = state.maps.clone();
     tokio::task::spawn_blocking(move || maps.warm());

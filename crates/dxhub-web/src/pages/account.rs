@@ -7,7 +7,7 @@ use axum::Form;
 use axum::extract::{RawQuery, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
-use dxhub_core::accounts::Session;
+use dxhub_core::accounts::{Session, User};
 use dxhub_core::auth::Action;
 use maud::{Markup, html};
 
@@ -21,7 +21,7 @@ use crate::security::{
 
 const LOGIN_CSRF_COOKIE: &str = "dxhub_login_csrf";
 
-fn cookie_value<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
+pub(super) fn cookie_value<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
     headers
         .get_all(header::COOKIE)
         .iter()
@@ -33,14 +33,19 @@ fn cookie_value<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
 }
 
 /// Only local paths may be returned to after signing in (no open redirect).
-fn safe_next(next: Option<&str>) -> String {
+pub(super) fn safe_next(next: Option<&str>) -> String {
     match next {
         Some(n) if n.starts_with('/') && !n.starts_with("//") && !n.contains('\\') => n.to_owned(),
         _ => "/".to_owned(),
     }
 }
 
-fn cookie_header(state: &AppState, name: &str, value: &str, max_age: i64) -> HeaderValue {
+pub(crate) fn cookie_header(
+    state: &AppState,
+    name: &str,
+    value: &str,
+    max_age: i64,
+) -> HeaderValue {
     let secure = if state.config.secure_cookies {
         "; Secure"
     } else {
@@ -51,8 +56,21 @@ fn cookie_header(state: &AppState, name: &str, value: &str, max_age: i64) -> Hea
         .unwrap_or_else(|_| HeaderValue::from_static(""))
 }
 
-fn login_form(ctx: &PageCtx, token: &str, next: &str, email: &str, error: Option<&str>) -> Markup {
+fn login_form(
+    ctx: &PageCtx,
+    token: &str,
+    next: &str,
+    email: &str,
+    error: Option<&str>,
+    oidc: bool,
+) -> Markup {
     let lang = ctx.lang;
+    let oidc_href = format!(
+        "/auth/oidc/login?{}",
+        form_urlencoded::Serializer::new(String::new())
+            .append_pair("next", next)
+            .finish()
+    );
     html! {
         h1 { (lang.t("Đăng nhập", "Sign in")) }
         @if let Some(e) = error { p.error role="alert" { (e) } }
@@ -64,6 +82,11 @@ fn login_form(ctx: &PageCtx, token: &str, next: &str, email: &str, error: Option
             label for="password" { (lang.t("Mật khẩu", "Password")) }
             input #password type="password" name="password" autocomplete="current-password" required;
             button type="submit" { (lang.t("Đăng nhập", "Sign in")) }
+        }
+        @if oidc {
+            // A link, not a form: the form-action policy would stop the redirect to the
+            // identity provider.
+            p { a.signin href=(oidc_href) { (lang.t("Đăng nhập bằng định danh điện tử (VNeID)", "Sign in with national e-ID")) } }
         }
     }
 }
@@ -87,7 +110,10 @@ pub async fn login_page(
     params.finish(&["next", "lang"]).map_err(|e| ctx.err(e))?;
     let token = random_token(16);
     let title = ctx.lang.t("Đăng nhập", "Sign in");
-    let resp = ctx.render(title, login_form(&ctx, &token, &next, "", None));
+    let resp = ctx.render(
+        title,
+        login_form(&ctx, &token, &next, "", None, state.oidc.is_some()),
+    );
     Ok(with_login_token(&state, resp, &token))
 }
 
@@ -109,7 +135,14 @@ pub async fn login(
     let retry = |error: &str, status: StatusCode| {
         let mut resp = ctx.render(
             lang.t("Đăng nhập", "Sign in"),
-            login_form(&ctx, &fresh, &next, &email, Some(error)),
+            login_form(
+                &ctx,
+                &fresh,
+                &next,
+                &email,
+                Some(error),
+                state.oidc.is_some(),
+            ),
         );
         *resp.status_mut() = status;
         with_login_token(&state, resp, &fresh)
@@ -198,32 +231,44 @@ pub async fn login(
         .clear_login_failures(&keys)
         .await
         .map_err(|e| ctx.err(e))?;
+    start_session(&state, &ctx.caller, &user, &next)
+        .await
+        .map_err(|e| ctx.err(e))
+}
+
+/// Signs `user` in: a new session (cookie and CSRF token), audited as `session.login`, and
+/// a redirect to `next`. Shared by every way of signing in.
+pub(crate) async fn start_session(
+    state: &AppState,
+    caller: &Caller,
+    user: &User,
+    next: &str,
+) -> Result<Response, ApiError> {
+    let now = jiff::Timestamp::now().as_second();
     let token = random_token(32);
     let session = Session {
         user_id: user.id,
         csrf: random_token(16),
         expires_at: now + state.config.session_secs,
     };
-    let audit = ctx
-        .caller
-        .change("session.login", format!("user:{}", user.id));
+    let audit = caller.change("session.login", format!("user:{}", user.id));
     let audit = dxhub_core::audit::Change {
         actor: format!("user:{} {}", user.id, user.email),
         ..audit
     };
-    store
+    state
+        .store
         .create_session(&sha256_hex(&token), &session, audit)
-        .await
-        .map_err(|e| ctx.err(e))?;
-    let mut resp = Redirect::to(&next).into_response();
+        .await?;
+    let mut resp = Redirect::to(next).into_response();
     let h = resp.headers_mut();
     h.append(
         header::SET_COOKIE,
-        cookie_header(&state, SESSION_COOKIE, &token, state.config.session_secs),
+        cookie_header(state, SESSION_COOKIE, &token, state.config.session_secs),
     );
     h.append(
         header::SET_COOKIE,
-        cookie_header(&state, LOGIN_CSRF_COOKIE, "", 0),
+        cookie_header(state, LOGIN_CSRF_COOKIE, "", 0),
     );
     Ok(resp)
 }

@@ -21,6 +21,7 @@ pub use admin::validate_key as admin_validate_key;
 mod home;
 mod manage;
 mod map;
+mod oidc;
 mod unit;
 
 /// The page routes.
@@ -30,6 +31,8 @@ pub fn routes() -> Router<AppState> {
         .route("/units/{code}", get(unit::page))
         .route("/login", get(account::login_page).post(account::login))
         .route("/logout", axum::routing::post(account::logout))
+        .route("/auth/oidc/login", get(oidc::login))
+        .route("/auth/oidc/callback", get(oidc::callback))
         .route(
             "/account/password",
             get(account::password_page).post(account::change_password),
@@ -140,6 +143,8 @@ impl PageCtx {
         if !self.is_form {
             p.next = Some(self.path.clone());
         }
+        p.caller = Some(Box::new(self.caller.clone()));
+        p.path = self.path.clone();
         p
     }
 
@@ -282,6 +287,9 @@ pub struct PageError {
     err: ApiError,
     lang: Lang,
     next: Option<String>,
+    /// Who asked and where, so the error page keeps their header and language links.
+    caller: Option<Box<Caller>>,
+    path: String,
 }
 
 impl PageError {
@@ -291,13 +299,21 @@ impl PageError {
             err,
             lang,
             next: None,
+            caller: None,
+            path: "/".to_owned(),
         }
     }
 }
 
 impl IntoResponse for PageError {
     fn into_response(self) -> Response {
-        let PageError { err, lang, next } = self;
+        let PageError {
+            err,
+            lang,
+            next,
+            caller,
+            path,
+        } = self;
         let status = err.status();
         if let (ApiError::Unauthorized(_), Some(next)) = (&err, &next) {
             let to = format!(
@@ -344,9 +360,9 @@ impl IntoResponse for PageError {
         };
         let ctx = PageCtx {
             lang,
-            caller: Caller::anonymous(),
+            caller: caller.map(|c| *c).unwrap_or_else(Caller::anonymous),
             lang_changed: false,
-            path: "/".into(),
+            path,
             query_without_lang: String::new(),
             is_form: false,
         };

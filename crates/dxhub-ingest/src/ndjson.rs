@@ -1,0 +1,655 @@
+//! Streaming reader of the NDJSON encoding of the dossier-sync feed.
+//!
+//! Decisions (the spec leaves them open):
+//!
+//! - Each non-empty line must be one JSON object; the first line is line 1. A `\r`
+//!   before the `\n` is dropped. Completely empty lines are skipped (counted as lines,
+//!   never rejected); a line of spaces is not empty and is rejected as invalid JSON.
+//! - Keys are the spec's field names, exactly. An unknown key rejects the line
+//!   (`unknown field "foo"`), so does a key given twice.
+//! - `null` is the same as an absent key; for a required field both give
+//!   `<field> is required`.
+//! - Types are the spec's: strings, codes, enumerations and timestamps must be JSON
+//!   strings (`"province_code": 79` is rejected: `79` is not a string); `version` and
+//!   `fee_vnd` must be JSON integers — the string `"12"` is **rejected**, as are `-3`,
+//!   `1.5` and `1e3` — and at most `i64::MAX`; booleans must be JSON `true`/`false`
+//!   (the string `"true"` is rejected). An empty JSON string is not an absent value
+//!   (that is what `null` is for) and is rejected.
+//! - Invalid UTF-8 rejects the line, as in CSV.
+//!
+//! Values are validated by the same functions as CSV cells ([`crate::fields`]), so the
+//! two encodings accept and reject the same values. Strings are borrowed from the line
+//! where JSON allows (no escapes), so parsing allocates nothing per line in the common
+//! case besides what `ShortStr` needs for long values.
+
+use std::borrow::Cow;
+use std::fmt;
+use std::io::Read;
+
+use serde::Deserializer;
+use serde::de::{DeserializeSeed, IgnoredAny, MapAccess, SeqAccess, Visitor};
+
+use crate::buffer::{Buffer, MAX_LINE_BYTES};
+use crate::csv::{too_long, utf8_error};
+use crate::error::{IngestError, Rejection};
+use crate::fields::{
+    self, DOSSIER_ID_MAX, FIELD_COUNT, Field, FieldError, MAX_INTEGER, Parts, Quoted,
+};
+use crate::snapshot::{DigitCode, DossierSnapshot};
+
+/// One JSON value as far as validation needs to know it.
+#[derive(Debug)]
+enum Val<'a> {
+    Absent,
+    Null,
+    Bool(bool),
+    UInt(u64),
+    NegInt(i64),
+    Float(f64),
+    Str(Cow<'a, str>),
+    Array,
+    Object,
+}
+
+impl fmt::Display for Val<'_> {
+    /// The value as it would appear in JSON (arrays and objects summarised).
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Val::Absent => f.write_str("(absent)"),
+            Val::Null => f.write_str("null"),
+            Val::Bool(b) => write!(f, "{b}"),
+            Val::UInt(v) => write!(f, "{v}"),
+            Val::NegInt(v) => write!(f, "{v}"),
+            Val::Float(v) => write!(f, "{v:?}"),
+            Val::Str(s) => write!(f, "{}", Quoted(s)),
+            Val::Array => f.write_str("an array"),
+            Val::Object => f.write_str("an object"),
+        }
+    }
+}
+
+struct ValVisitor;
+
+impl<'de> Visitor<'de> for ValVisitor {
+    type Value = Val<'de>;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a JSON value")
+    }
+    fn visit_unit<E>(self) -> Result<Val<'de>, E> {
+        Ok(Val::Null)
+    }
+    fn visit_none<E>(self) -> Result<Val<'de>, E> {
+        Ok(Val::Null)
+    }
+    fn visit_bool<E>(self, v: bool) -> Result<Val<'de>, E> {
+        Ok(Val::Bool(v))
+    }
+    fn visit_u64<E>(self, v: u64) -> Result<Val<'de>, E> {
+        Ok(Val::UInt(v))
+    }
+    fn visit_i64<E>(self, v: i64) -> Result<Val<'de>, E> {
+        Ok(if v >= 0 {
+            Val::UInt(v as u64)
+        } else {
+            Val::NegInt(v)
+        })
+    }
+    fn visit_f64<E>(self, v: f64) -> Result<Val<'de>, E> {
+        Ok(Val::Float(v))
+    }
+    fn visit_borrowed_str<E>(self, v: &'de str) -> Result<Val<'de>, E> {
+        Ok(Val::Str(Cow::Borrowed(v)))
+    }
+    fn visit_str<E>(self, v: &str) -> Result<Val<'de>, E> {
+        Ok(Val::Str(Cow::Owned(v.to_owned())))
+    }
+    fn visit_string<E>(self, v: String) -> Result<Val<'de>, E> {
+        Ok(Val::Str(Cow::Owned(v)))
+    }
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Val<'de>, A::Error> {
+        while seq.next_element::<IgnoredAny>()?.is_some() {}
+        Ok(Val::Array)
+    }
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Val<'de>, A::Error> {
+        while map.next_entry::<IgnoredAny, IgnoredAny>()?.is_some() {}
+        Ok(Val::Object)
+    }
+}
+
+struct ValSeed;
+
+impl<'de> DeserializeSeed<'de> for ValSeed {
+    type Value = Val<'de>;
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Val<'de>, D::Error> {
+        d.deserialize_any(ValVisitor)
+    }
+}
+
+/// A key: one of the fields, or an unknown name.
+enum Key<'a> {
+    Known(Field),
+    Unknown(Cow<'a, str>),
+}
+
+struct KeyVisitor;
+
+impl<'de> Visitor<'de> for KeyVisitor {
+    type Value = Key<'de>;
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a field name")
+    }
+    fn visit_borrowed_str<E>(self, v: &'de str) -> Result<Key<'de>, E> {
+        Ok(match Field::from_name(v) {
+            Some(f) => Key::Known(f),
+            None => Key::Unknown(Cow::Borrowed(v)),
+        })
+    }
+    fn visit_str<E>(self, v: &str) -> Result<Key<'de>, E> {
+        Ok(match Field::from_name(v) {
+            Some(f) => Key::Known(f),
+            None => Key::Unknown(Cow::Owned(v.to_owned())),
+        })
+    }
+}
+
+struct KeySeed;
+
+impl<'de> DeserializeSeed<'de> for KeySeed {
+    type Value = Key<'de>;
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Key<'de>, D::Error> {
+        d.deserialize_str(KeyVisitor)
+    }
+}
+
+/// The raw members of one line's object.
+struct Raw<'a> {
+    vals: [Val<'a>; FIELD_COUNT],
+    unknown: Option<Cow<'a, str>>,
+    duplicate: Option<Field>,
+}
+
+struct RawVisitor;
+
+impl<'de> Visitor<'de> for RawVisitor {
+    type Value = Raw<'de>;
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a JSON object")
+    }
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Raw<'de>, A::Error> {
+        let mut raw = Raw {
+            vals: std::array::from_fn(|_| Val::Absent),
+            unknown: None,
+            duplicate: None,
+        };
+        while let Some(key) = map.next_key_seed(KeySeed)? {
+            match key {
+                Key::Known(f) => {
+                    let v = map.next_value_seed(ValSeed)?;
+                    let slot = &mut raw.vals[f.index()];
+                    if !matches!(slot, Val::Absent) {
+                        raw.duplicate.get_or_insert(f);
+                    }
+                    *slot = v;
+                }
+                Key::Unknown(name) => {
+                    map.next_value::<IgnoredAny>()?;
+                    raw.unknown.get_or_insert(name);
+                }
+            }
+        }
+        Ok(raw)
+    }
+}
+
+fn json_error(e: serde_json::Error) -> FieldError {
+    let mut msg = e.to_string();
+    if let Some(i) = msg.rfind(" at line ") {
+        msg.truncate(i);
+    }
+    // serde_json reports column 0 when it has no position (type errors of the whole
+    // value).
+    let at = match e.column() {
+        0 => String::new(),
+        c => format!(" (at column {c})"),
+    };
+    FieldError::line(format!("the line is not a valid JSON object: {msg}{at}"))
+}
+
+/// Parses one NDJSON line (without its line break) into a snapshot.
+pub fn parse_json_line(line: &[u8]) -> Result<DossierSnapshot, FieldError> {
+    let text = std::str::from_utf8(line).map_err(|e| utf8_error(line, e))?;
+    if let Some(vals) = scan_flat_object(text) {
+        return from_json_values(&vals);
+    }
+    // Anything the scanner does not take (escapes, nesting, other numbers, unknown or
+    // repeated keys, invalid JSON) goes through serde_json, which also words the errors.
+    parse_json_general(text)
+}
+
+fn parse_json_general(text: &str) -> Result<DossierSnapshot, FieldError> {
+    let mut de = serde_json::Deserializer::from_str(text);
+    let raw = de.deserialize_map(RawVisitor).map_err(json_error)?;
+    de.end().map_err(json_error)?;
+    if let Some(name) = raw.unknown {
+        return Err(FieldError {
+            field: None,
+            reason: format!("unknown field {}", Quoted(&name)),
+        });
+    }
+    if let Some(f) = raw.duplicate {
+        return Err(FieldError::new(f, format!("{f} is given more than once")));
+    }
+    from_json_values(&raw.vals)
+}
+
+#[inline(always)]
+fn skip_ws(b: &[u8], mut i: usize) -> usize {
+    while i < b.len() && matches!(b[i], b' ' | b'\t' | b'\n' | b'\r') {
+        i += 1;
+    }
+    i
+}
+
+/// The content of a JSON string starting after its opening quote at `i`, if it has no
+/// escape and no control character: `(start, end)` with `end` at the closing quote.
+#[inline]
+fn plain_string(b: &[u8], i: usize) -> Option<(usize, usize)> {
+    let rest = b.get(i..)?;
+    let k = rest
+        .iter()
+        .position(|&c| c == b'"' || c == b'\\' || c < 0x20)?;
+    (rest[k] == b'"').then_some((i, i + k))
+}
+
+/// The fast path of NDJSON: one flat object whose keys are known fields, each given
+/// once, and whose values are escape-free strings, non-negative integers without
+/// fraction or exponent, booleans or null. This is what portals send; it is scanned in
+/// one pass without serde. `None` hands the line to the general path. The scanner
+/// accepts only valid JSON and yields exactly what the general path would (a property
+/// test checks it).
+fn scan_flat_object(line: &str) -> Option<[Val<'_>; FIELD_COUNT]> {
+    let b = line.as_bytes();
+    let mut vals: [Val<'_>; FIELD_COUNT] = std::array::from_fn(|_| Val::Absent);
+    let mut i = skip_ws(b, 0);
+    if b.get(i) != Some(&b'{') {
+        return None;
+    }
+    i = skip_ws(b, i + 1);
+    if b.get(i) == Some(&b'}') {
+        return (skip_ws(b, i + 1) == b.len()).then_some(vals);
+    }
+    loop {
+        if b.get(i) != Some(&b'"') {
+            return None;
+        }
+        let (ks, ke) = plain_string(b, i + 1)?;
+        let field = Field::from_name_bytes(&b[ks..ke])?;
+        i = skip_ws(b, ke + 1);
+        if b.get(i) != Some(&b':') {
+            return None;
+        }
+        i = skip_ws(b, i + 1);
+        let (v, next) = match *b.get(i)? {
+            b'"' => {
+                let (s, e) = plain_string(b, i + 1)?;
+                (Val::Str(Cow::Borrowed(&line[s..e])), e + 1)
+            }
+            b't' if b[i..].starts_with(b"true") => (Val::Bool(true), i + 4),
+            b'f' if b[i..].starts_with(b"false") => (Val::Bool(false), i + 5),
+            b'n' if b[i..].starts_with(b"null") => (Val::Null, i + 4),
+            b'0' => {
+                if b.get(i + 1).is_some_and(u8::is_ascii_digit) {
+                    return None; // a leading zero is not JSON
+                }
+                (Val::UInt(0), i + 1)
+            }
+            b'1'..=b'9' => {
+                let mut j = i;
+                let mut v: u64 = 0;
+                while j < b.len() && b[j].is_ascii_digit() {
+                    v = v.checked_mul(10)?.checked_add((b[j] - b'0') as u64)?;
+                    j += 1;
+                }
+                (Val::UInt(v), j)
+            }
+            _ => return None,
+        };
+        // A number must end here (no fraction or exponent); `truex` is not JSON either.
+        if matches!(
+            b.get(next),
+            Some(b'.' | b'e' | b'E' | b'a'..=b'z' | b'0'..=b'9')
+        ) {
+            return None;
+        }
+        let slot = &mut vals[field.index()];
+        if !matches!(slot, Val::Absent) {
+            return None;
+        }
+        *slot = v;
+        i = skip_ws(b, next);
+        match b.get(i) {
+            Some(b',') => i = skip_ws(b, i + 1),
+            Some(b'}') => return (skip_ws(b, i + 1) == b.len()).then_some(vals),
+            _ => return None,
+        }
+    }
+}
+
+fn wrong_type(field: Field, v: &Val<'_>, what: &str) -> FieldError {
+    match v {
+        Val::Str(s) => FieldError::new(
+            field,
+            format!("{field}: {} is a string, not {what}", Quoted(s)),
+        ),
+        _ => FieldError::new(field, format!("{field}: {v} is not {what}")),
+    }
+}
+
+/// The string of a string-typed field; `None` when absent or null.
+#[inline]
+fn opt_str<'v>(field: Field, v: &'v Val<'_>) -> Result<Option<&'v str>, FieldError> {
+    match v {
+        Val::Absent | Val::Null => Ok(None),
+        Val::Str(s) if s.is_empty() => Err(FieldError::value(field, "", "must not be empty")),
+        Val::Str(s) => Ok(Some(s)),
+        other => Err(wrong_type(field, other, "a string")),
+    }
+}
+
+#[inline]
+fn req_str<'v>(field: Field, v: &'v Val<'_>) -> Result<&'v str, FieldError> {
+    opt_str(field, v)?.ok_or_else(|| FieldError::missing(field))
+}
+
+#[inline]
+fn opt_int(field: Field, v: &Val<'_>) -> Result<Option<u64>, FieldError> {
+    match v {
+        Val::Absent | Val::Null => Ok(None),
+        Val::UInt(x) if *x <= MAX_INTEGER => Ok(Some(*x)),
+        Val::UInt(x) => Err(FieldError::new(
+            field,
+            format!("{field}: {x} is larger than {MAX_INTEGER}"),
+        )),
+        Val::NegInt(_) | Val::Float(_) | Val::Bool(_) | Val::Array | Val::Object => Err(
+            FieldError::new(field, format!("{field}: {v} is not an integer ≥ 0")),
+        ),
+        Val::Str(_) => Err(wrong_type(field, v, "an integer")),
+    }
+}
+
+#[inline]
+fn opt_bool(field: Field, v: &Val<'_>) -> Result<Option<bool>, FieldError> {
+    match v {
+        Val::Absent | Val::Null => Ok(None),
+        Val::Bool(b) => Ok(Some(*b)),
+        other => Err(wrong_type(field, other, "true or false")),
+    }
+}
+
+fn from_json_values(v: &[Val<'_>; FIELD_COUNT]) -> Result<DossierSnapshot, FieldError> {
+    let at = |f: Field| &v[f.index()];
+    let dossier_id = fields::text(
+        Field::DossierId,
+        req_str(Field::DossierId, at(Field::DossierId))?,
+        Some(DOSSIER_ID_MAX),
+    )?;
+    let source = fields::text(
+        Field::Source,
+        req_str(Field::Source, at(Field::Source))?,
+        Some(fields::SOURCE_MAX),
+    )?;
+    let version = opt_int(Field::Version, at(Field::Version))?
+        .ok_or_else(|| FieldError::missing(Field::Version))?;
+    let service_code = fields::text(
+        Field::ServiceCode,
+        req_str(Field::ServiceCode, at(Field::ServiceCode))?,
+        None,
+    )?;
+    let province_code = fields::code::<2>(
+        Field::ProvinceCode,
+        req_str(Field::ProvinceCode, at(Field::ProvinceCode))?,
+    )?;
+    let commune_code: Option<DigitCode<5>> =
+        match opt_str(Field::CommuneCode, at(Field::CommuneCode))? {
+            None => None,
+            Some(s) => Some(fields::code::<5>(Field::CommuneCode, s)?),
+        };
+    let channel = fields::channel(req_str(Field::Channel, at(Field::Channel))?)?;
+    let end_to_end = opt_bool(Field::EndToEnd, at(Field::EndToEnd))?
+        .ok_or_else(|| FieldError::missing(Field::EndToEnd))?;
+    let status = fields::status(req_str(Field::Status, at(Field::Status))?)?;
+    let received_at = fields::timestamp(
+        Field::ReceivedAt,
+        req_str(Field::ReceivedAt, at(Field::ReceivedAt))?,
+    )?;
+    let due_at = match opt_str(Field::DueAt, at(Field::DueAt))? {
+        None => None,
+        Some(s) => Some(fields::timestamp(Field::DueAt, s)?),
+    };
+    let completed_at = match opt_str(Field::CompletedAt, at(Field::CompletedAt))? {
+        None => None,
+        Some(s) => Some(fields::timestamp(Field::CompletedAt, s)?),
+    };
+    let fee_vnd = opt_int(Field::FeeVnd, at(Field::FeeVnd))?.unwrap_or(0);
+    let paid_online = opt_bool(Field::PaidOnline, at(Field::PaidOnline))?.unwrap_or(false);
+    Parts {
+        source,
+        dossier_id,
+        version,
+        service_code,
+        province_code,
+        commune_code,
+        channel,
+        end_to_end,
+        status,
+        received_at,
+        due_at,
+        completed_at,
+        fee_vnd,
+        paid_online,
+    }
+    .finish()
+}
+
+/// A streaming reader of a dossier-sync NDJSON file over any [`Read`].
+///
+/// Memory is one 2 MiB buffer whatever the file size. Use [`NdjsonReader::next_batch`]
+/// or iterate (one item per data line).
+pub struct NdjsonReader<R> {
+    buf: Buffer<R>,
+    data_lines: u64,
+}
+
+impl<R: Read> NdjsonReader<R> {
+    pub fn new(reader: R) -> Result<NdjsonReader<R>, IngestError> {
+        NdjsonReader::from_buffer(Buffer::new(reader))
+    }
+
+    pub(crate) fn from_buffer(mut buf: Buffer<R>) -> Result<NdjsonReader<R>, IngestError> {
+        buf.skip_bom()?;
+        Ok(NdjsonReader { buf, data_lines: 0 })
+    }
+
+    pub(crate) fn buffer_mut(&mut self) -> &mut Buffer<R> {
+        &mut self.buf
+    }
+
+    /// Physical lines consumed so far, empty lines included.
+    pub fn lines_read(&self) -> u64 {
+        self.buf.line
+    }
+
+    /// Data lines handed out so far: snapshots plus rejections.
+    pub fn records_read(&self) -> u64 {
+        self.data_lines
+    }
+
+    /// Parses up to `max` data lines, appending valid snapshots to `snapshots` and bad
+    /// lines to `rejections`. Returns how many data lines were handled; `0` means the
+    /// end of the file.
+    pub fn next_batch(
+        &mut self,
+        snapshots: &mut Vec<DossierSnapshot>,
+        rejections: &mut Vec<Rejection>,
+        max: usize,
+    ) -> Result<usize, IngestError> {
+        let mut n = 0usize;
+        while n < max {
+            let eof = self.buf.eof;
+            let data = &self.buf.buf[self.buf.start..self.buf.end];
+            let mut pos = 0usize;
+            let mut line = self.buf.line;
+            let mut need_more = false;
+            while n < max {
+                let rest = &data[pos..];
+                let (l, advance) = match memchr::memchr(b'\n', rest) {
+                    Some(k) => (&rest[..k], k + 1),
+                    None if !eof => {
+                        need_more = true;
+                        break;
+                    }
+                    None if rest.is_empty() => break,
+                    None => (rest, rest.len()),
+                };
+                line += 1;
+                pos += advance;
+                if l.len() > MAX_LINE_BYTES {
+                    n += 1;
+                    rejections.push(Rejection::whole_line(line, too_long()));
+                    continue;
+                }
+                let l = l.strip_suffix(b"\r").unwrap_or(l);
+                if l.is_empty() {
+                    continue;
+                }
+                n += 1;
+                match parse_json_line(l) {
+                    Ok(s) => snapshots.push(s),
+                    Err(e) => rejections.push(Rejection::new(line, e)),
+                }
+            }
+            self.buf.start += pos;
+            self.buf.line = line;
+            if !need_more {
+                break;
+            }
+            if self.buf.pending() > MAX_LINE_BYTES {
+                let line = self.buf.line + 1;
+                self.buf.skip_line()?;
+                n += 1;
+                rejections.push(Rejection::whole_line(line, too_long()));
+                continue;
+            }
+            self.buf.fill()?;
+        }
+        self.data_lines += n as u64;
+        Ok(n)
+    }
+}
+
+impl<R: Read> Iterator for NdjsonReader<R> {
+    type Item = Result<Result<DossierSnapshot, Rejection>, IngestError>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        let mut s = Vec::with_capacity(1);
+        let mut r = Vec::new();
+        match self.next_batch(&mut s, &mut r, 1) {
+            Err(e) => Some(Err(e)),
+            Ok(0) => None,
+            Ok(_) => Some(Ok(match s.pop() {
+                Some(snap) => Ok(snap),
+                None => Err(r.pop().expect("one line was handled")),
+            })),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn member() -> impl Strategy<Value = String> {
+        let keys = prop_oneof![
+            8 => proptest::sample::select(Field::ALL.map(|f| f.name()).to_vec()),
+            1 => Just("foo"),
+            1 => Just("versi\\u006fn"),
+        ];
+        let values = proptest::sample::select(vec![
+            "\"G79-1\"",
+            "\"dvcqg\"",
+            "\"1.001612\"",
+            "\"79\"",
+            "\"00391\"",
+            "\"online\"",
+            "\"completed\"",
+            "\"received\"",
+            "\"2025-07-01T08:30:00+07:00\"",
+            "\"2025-07-02T08:30:00Z\"",
+            "true",
+            "false",
+            "null",
+            "0",
+            "7",
+            "150000",
+            "007",
+            "-3",
+            "1.5",
+            "1e3",
+            "18446744073709551615",
+            "18446744073709551616",
+            "9223372036854775808",
+            "\"a\\\"b\"",
+            "\"tab\\tx\"",
+            "[1]",
+            "{\"a\":1}",
+            "truex",
+            "\"\"",
+            "\"Hà\"",
+            "nul",
+            "\"unterminated",
+        ]);
+        let ws = proptest::sample::select(vec!["", " ", "\t", "  \r "]);
+        (keys, values, ws.clone(), ws).prop_map(|(k, v, a, b)| format!("\"{k}\"{a}:{b}{v}"))
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(4000))]
+
+        /// Whatever the scanner takes, serde_json parses to the same result.
+        #[test]
+        fn scanner_agrees_with_serde(
+            members in proptest::collection::vec(member(), 0..18),
+            base in any::<bool>(),
+            tail in proptest::sample::select(vec!["", " ", "x", ",", "}"]),
+        ) {
+            let mut m = members;
+            if base {
+                // Start from a valid record so that valid lines come up often.
+                let mut all: Vec<String> = [
+                    ("dossier_id", "\"G1\""), ("source", "\"dvcqg\""), ("version", "3"),
+                    ("service_code", "\"1.1\""), ("province_code", "\"79\""), ("channel", "\"online\""),
+                    ("end_to_end", "true"), ("status", "\"received\""),
+                    ("received_at", "\"2025-07-01T08:30:00+07:00\""),
+                ].iter().map(|(k, v)| format!("\"{k}\":{v}")).collect();
+                all.truncate(9 - m.len().min(9));
+                m.extend(all);
+            }
+            let line = format!("{{{}}}{tail}", m.join(","));
+            if let Some(vals) = scan_flat_object(&line) {
+                prop_assert_eq!(from_json_values(&vals), parse_json_general(&line), "{}", line);
+            }
+        }
+    }
+
+    #[test]
+    fn the_scanner_takes_the_usual_shape() {
+        let line = r#"{"dossier_id":"G1","source":"dvcqg","version":3,"service_code":"1.1","province_code":"79","channel":"online","end_to_end":true,"status":"received","received_at":"2025-07-01T08:30:00+07:00","fee_vnd":0,"paid_online":false}"#;
+        assert!(scan_flat_object(line).is_some());
+        assert!(scan_flat_object(&line.replace('3', "03")).is_none());
+        assert!(scan_flat_object(&line.replace("G1", "G\\u0031")).is_none());
+        assert!(scan_flat_object(&format!("{line} x")).is_none());
+        assert!(scan_flat_object(&format!(" {line} \t")).is_some());
+    }
+}

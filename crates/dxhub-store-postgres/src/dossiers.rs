@@ -1,0 +1,392 @@
+//! Dossier snapshots and the public-service indicator cells in PostgreSQL: each batch is
+//! one transaction that reads the stored snapshots it touches, writes the newer ones and
+//! applies the net indicator change, so the cells never drift from the snapshots. Every
+//! write is one statement over `unnest` arrays, whatever the size of the batch.
+//!
+//! # Several processes ingesting at once
+//!
+//! A batch reads stored snapshots and then writes what it derived from them, so two
+//! batches touching the same dossier must not interleave (both would subtract the same
+//! old contribution). This first version serialises *every* batch on one transaction-level
+//! advisory lock ([`LOCK_DOSSIERS`]), taken in a statement of its own before the read:
+//! under READ COMMITTED each later statement then sees everything the previous holder
+//! committed. (Taking the lock inside the reading statement would not do: that
+//! statement's snapshot predates the wait.) Locking per dossier key, in a fixed order, so
+//! that batches over disjoint dossiers run side by side, is an optimisation for later.
+
+use std::collections::{HashMap, HashSet};
+
+use async_trait::async_trait;
+use dxhub_ingest::{
+    Cell, CellKey, Channel, CommuneCode, DossierSnapshot, IndicatorRow, ProvinceCode, ShortStr,
+    Status, YearMonth,
+};
+use dxhub_store::{
+    DossierStore, IndicatorQuery, IngestCounts, StoreError, StoreResult, fold_batch,
+};
+use tokio_postgres::types::ToSql;
+use tokio_postgres::{IsolationLevel, Row};
+
+use crate::{PostgresStore, db_err};
+
+/// Advisory-lock key (an arbitrary constant, distinct from the migration, reference and
+/// audit locks) that serialises dossier batches across every process sharing the database.
+const LOCK_DOSSIERS: i64 = 0x6478_6875_6204;
+
+/// The stored snapshots of the batch's keys (`$1` sources, `$2` dossier ids, pairwise).
+const SELECT_STORED: &str =
+    "SELECT d.source, d.dossier_id, d.version, d.service_code, d.province_code,
+        d.commune_code, d.channel, d.end_to_end, d.status, d.received_at, d.due_at,
+        d.completed_at, d.fee_vnd, d.paid_online
+   FROM unnest($1::text[], $2::text[]) AS k(source, dossier_id)
+   JOIN dossiers d ON d.source = k.source AND d.dossier_id = k.dossier_id";
+
+const UPSERT_DOSSIERS: &str =
+    "INSERT INTO dossiers (source, dossier_id, version, service_code, province_code,
+        commune_code, channel, end_to_end, status, received_at, due_at, completed_at,
+        fee_vnd, paid_online)
+ SELECT * FROM unnest($1::text[], $2::text[], $3::int8[], $4::text[], $5::text[], $6::text[],
+                      $7::text[], $8::bool[], $9::text[], $10::text[], $11::text[],
+                      $12::text[], $13::int8[], $14::bool[])
+ ON CONFLICT (source, dossier_id) DO UPDATE SET
+   version = excluded.version, service_code = excluded.service_code,
+   province_code = excluded.province_code, commune_code = excluded.commune_code,
+   channel = excluded.channel, end_to_end = excluded.end_to_end, status = excluded.status,
+   received_at = excluded.received_at, due_at = excluded.due_at,
+   completed_at = excluded.completed_at, fee_vnd = excluded.fee_vnd,
+   paid_online = excluded.paid_online";
+
+const UPSERT_CELLS: &str =
+    "INSERT INTO ps_cells (province_code, month, received, online, end_to_end, completed,
+                       completed_on_time, online_payments, online_payment_vnd)
+ SELECT * FROM unnest($1::text[], $2::text[], $3::int8[], $4::int8[], $5::int8[], $6::int8[],
+                      $7::int8[], $8::int8[], $9::int8[])
+ ON CONFLICT (province_code, month) DO UPDATE SET
+   received = ps_cells.received + excluded.received,
+   online = ps_cells.online + excluded.online,
+   end_to_end = ps_cells.end_to_end + excluded.end_to_end,
+   completed = ps_cells.completed + excluded.completed,
+   completed_on_time = ps_cells.completed_on_time + excluded.completed_on_time,
+   online_payments = ps_cells.online_payments + excluded.online_payments,
+   online_payment_vnd = ps_cells.online_payment_vnd + excluded.online_payment_vnd";
+
+/// Cells of the batch left without any dossier disappear (as a `GROUP BY` row would).
+const DROP_EMPTY_CELLS: &str =
+    "DELETE FROM ps_cells c USING unnest($1::text[], $2::text[]) AS k(province_code, month)
+  WHERE c.province_code = k.province_code AND c.month = k.month AND c.received = 0";
+
+const UPSERT_SERVICES: &str = "INSERT INTO ps_services (province_code, month, service_code, online)
+ SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::int8[])
+ ON CONFLICT (province_code, month, service_code) DO UPDATE SET
+   online = ps_services.online + excluded.online";
+
+/// Services of the batch left without online dossiers stop counting; a row below zero is
+/// returned too, to be reported as corrupt data.
+const DROP_EMPTY_SERVICES: &str = "DELETE FROM ps_services s
+  USING unnest($1::text[], $2::text[], $3::text[]) AS k(province_code, month, service_code)
+  WHERE s.province_code = k.province_code AND s.month = k.month
+    AND s.service_code = k.service_code AND s.online <= 0
+  RETURNING s.province_code, s.month, s.service_code, s.online";
+
+const SELECT_ROWS: &str =
+    "SELECT c.province_code, c.month, c.received, c.online, c.end_to_end, c.completed,
+        c.completed_on_time, c.online_payments, c.online_payment_vnd,
+        (SELECT count(*) FROM ps_services s
+          WHERE s.province_code = c.province_code AND s.month = c.month)
+   FROM ps_cells c
+  WHERE ($1::text IS NULL OR c.province_code = $1)
+    AND ($2::text IS NULL OR c.month >= $2) AND ($3::text IS NULL OR c.month <= $3)
+  ORDER BY c.province_code, c.month";
+
+fn bad(what: &str, v: impl std::fmt::Display) -> StoreError {
+    StoreError::Corrupt(format!("stored {what} '{v}' is invalid"))
+}
+
+fn ts_text(t: jiff::Timestamp) -> String {
+    t.to_string()
+}
+
+fn ts(v: String) -> StoreResult<jiff::Timestamp> {
+    v.parse().map_err(|_| bad("timestamp", &v))
+}
+
+fn to_i64(v: u64, what: &str) -> StoreResult<i64> {
+    i64::try_from(v).map_err(|_| {
+        StoreError::Database(format!("{what} {v} does not fit in 64-bit signed storage"))
+    })
+}
+
+fn to_u64(v: i64, what: &str) -> StoreResult<u64> {
+    u64::try_from(v).map_err(|_| bad(what, v))
+}
+
+fn snapshot_from_row(r: &Row) -> StoreResult<DossierSnapshot> {
+    let text = |i: usize| r.try_get::<_, String>(i).map_err(db_err);
+    let province = text(4)?;
+    let commune: Option<String> = r.try_get(5).map_err(db_err)?;
+    let channel = text(6)?;
+    let status = text(8)?;
+    Ok(DossierSnapshot {
+        source: ShortStr::from(text(0)?),
+        dossier_id: ShortStr::from(text(1)?),
+        version: to_u64(r.try_get(2).map_err(db_err)?, "version")?,
+        service_code: ShortStr::from(text(3)?),
+        province_code: ProvinceCode::parse(&province)
+            .ok_or_else(|| bad("province_code", &province))?,
+        commune_code: match commune {
+            Some(c) => Some(CommuneCode::parse(&c).ok_or_else(|| bad("commune_code", &c))?),
+            None => None,
+        },
+        channel: Channel::parse(&channel).ok_or_else(|| bad("channel", &channel))?,
+        end_to_end: r.try_get(7).map_err(db_err)?,
+        status: Status::parse(&status).ok_or_else(|| bad("status", &status))?,
+        received_at: ts(text(9)?)?,
+        due_at: r
+            .try_get::<_, Option<String>>(10)
+            .map_err(db_err)?
+            .map(ts)
+            .transpose()?,
+        completed_at: r
+            .try_get::<_, Option<String>>(11)
+            .map_err(db_err)?
+            .map(ts)
+            .transpose()?,
+        fee_vnd: to_u64(r.try_get(12).map_err(db_err)?, "fee_vnd")?,
+        paid_online: r.try_get(13).map_err(db_err)?,
+    })
+}
+
+/// Reads a stored `YYYY-MM`.
+fn year_month(s: &str) -> Option<YearMonth> {
+    let (y, m) = s.split_once('-')?;
+    Some(YearMonth {
+        year: y.parse().ok()?,
+        month: m.parse().ok()?,
+    })
+}
+
+fn row_from_db(r: &Row) -> StoreResult<IndicatorRow> {
+    let p: String = r.try_get(0).map_err(db_err)?;
+    let m: String = r.try_get(1).map_err(db_err)?;
+    let n = |i: usize, what: &str| to_u64(r.try_get(i).map_err(db_err)?, what);
+    Ok(IndicatorRow {
+        key: CellKey {
+            province_code: ProvinceCode::parse(&p).ok_or_else(|| bad("province_code", &p))?,
+            month: year_month(&m).ok_or_else(|| bad("month", &m))?,
+        },
+        cell: Cell {
+            received: n(2, "received")?,
+            online: n(3, "online")?,
+            end_to_end: n(4, "end_to_end")?,
+            completed: n(5, "completed")?,
+            completed_on_time: n(6, "completed_on_time")?,
+            online_payments: n(7, "online_payments")?,
+            online_payment_vnd: n(8, "online_payment_vnd")?,
+        },
+        services_online: n(9, "services online count")?,
+    })
+}
+
+/// Results of statements sent together (pipelined on one connection), reported in the
+/// order they were sent: after the first failure PostgreSQL aborts the transaction and
+/// the later statements fail only because of it.
+fn first_error<T>(
+    results: impl IntoIterator<Item = Result<T, tokio_postgres::Error>>,
+) -> StoreResult<()> {
+    for r in results {
+        r.map_err(db_err)?;
+    }
+    Ok(())
+}
+
+#[async_trait]
+impl DossierStore for PostgresStore {
+    async fn ingest_dossiers(&self, batch: Vec<DossierSnapshot>) -> StoreResult<IngestCounts> {
+        if batch.is_empty() {
+            return Ok(IngestCounts::default());
+        }
+        let mut client = self.client().await?;
+        let tx = client
+            .build_transaction()
+            .isolation_level(IsolationLevel::ReadCommitted)
+            .start()
+            .await
+            .map_err(db_err)?;
+        tx.execute("SELECT pg_advisory_xact_lock($1)", &[&LOCK_DOSSIERS])
+            .await
+            .map_err(db_err)?;
+
+        // The stored snapshot of every key of the batch, in one round trip.
+        let mut stored: HashMap<(String, String), DossierSnapshot> = HashMap::new();
+        {
+            let mut seen: HashSet<(&str, &str)> = HashSet::with_capacity(batch.len());
+            let (mut sources, mut ids) = (Vec::new(), Vec::new());
+            for s in &batch {
+                if seen.insert(s.key()) {
+                    sources.push(s.source.as_str());
+                    ids.push(s.dossier_id.as_str());
+                }
+            }
+            let get = tx.prepare_cached(SELECT_STORED).await.map_err(db_err)?;
+            for row in tx.query(&get, &[&sources, &ids]).await.map_err(db_err)? {
+                let old = snapshot_from_row(&row)?;
+                let key = (
+                    old.source.as_str().to_owned(),
+                    old.dossier_id.as_str().to_owned(),
+                );
+                stored.insert(key, old);
+            }
+        }
+
+        let (counts, finals, delta) = fold_batch(batch, &stored);
+        if finals.is_empty() {
+            // Nothing newer than what is stored: nothing to write.
+            tx.commit().await.map_err(db_err)?;
+            return Ok(counts);
+        }
+
+        // The new snapshots, column by column.
+        let n = finals.len();
+        let mut d_text: [Vec<&str>; 6] = Default::default();
+        let mut d_commune: Vec<Option<&str>> = Vec::with_capacity(n);
+        let mut d_version = Vec::with_capacity(n);
+        let mut d_e2e = Vec::with_capacity(n);
+        let mut d_received = Vec::with_capacity(n);
+        let mut d_due: Vec<Option<String>> = Vec::with_capacity(n);
+        let mut d_completed: Vec<Option<String>> = Vec::with_capacity(n);
+        let mut d_fee = Vec::with_capacity(n);
+        let mut d_paid = Vec::with_capacity(n);
+        for s in &finals {
+            d_text[0].push(s.source.as_str());
+            d_text[1].push(s.dossier_id.as_str());
+            d_text[2].push(s.service_code.as_str());
+            d_text[3].push(s.province_code.as_str());
+            d_text[4].push(s.channel.as_str());
+            d_text[5].push(s.status.as_str());
+            d_commune.push(s.commune_code.as_ref().map(|c| c.as_str()));
+            d_version.push(to_i64(s.version, "version")?);
+            d_e2e.push(s.end_to_end);
+            d_received.push(ts_text(s.received_at));
+            d_due.push(s.due_at.map(ts_text));
+            d_completed.push(s.completed_at.map(ts_text));
+            d_fee.push(to_i64(s.fee_vnd, "fee_vnd")?);
+            d_paid.push(s.paid_online);
+        }
+
+        // The net change of every touched cell, and of every touched (cell, service).
+        let cells = delta.cells();
+        let mut c_key: [Vec<String>; 2] = Default::default();
+        let mut c_num: [Vec<i64>; 7] = Default::default();
+        let mut s_key: [Vec<String>; 3] = Default::default();
+        let mut s_num: Vec<i64> = Vec::new();
+        for (key, d) in &cells {
+            let (p, m) = (key.province_code.as_str().to_owned(), key.month.to_string());
+            let vnd = i64::try_from(d.online_payment_vnd).map_err(|_| {
+                StoreError::Database("online_payment_vnd change out of range".into())
+            })?;
+            let nums = [
+                d.received,
+                d.online,
+                d.end_to_end,
+                d.completed,
+                d.completed_on_time,
+                d.online_payments,
+                vnd,
+            ];
+            for (col, v) in c_num.iter_mut().zip(nums) {
+                col.push(v);
+            }
+            let mut services: Vec<(&ShortStr, &i64)> = d.online_services.iter().collect();
+            services.sort_unstable();
+            for (svc, &k) in services {
+                s_key[0].push(p.clone());
+                s_key[1].push(m.clone());
+                s_key[2].push(svc.as_str().to_owned());
+                s_num.push(k);
+            }
+            c_key[0].push(p);
+            c_key[1].push(m);
+        }
+
+        let put = tx.prepare_cached(UPSERT_DOSSIERS).await.map_err(db_err)?;
+        let cell = tx.prepare_cached(UPSERT_CELLS).await.map_err(db_err)?;
+        let service = tx.prepare_cached(UPSERT_SERVICES).await.map_err(db_err)?;
+        let drop_cells = tx.prepare_cached(DROP_EMPTY_CELLS).await.map_err(db_err)?;
+        let drop_services = tx
+            .prepare_cached(DROP_EMPTY_SERVICES)
+            .await
+            .map_err(db_err)?;
+
+        let put_params: [&(dyn ToSql + Sync); 14] = [
+            &d_text[0],
+            &d_text[1],
+            &d_version,
+            &d_text[2],
+            &d_text[3],
+            &d_commune,
+            &d_text[4],
+            &d_e2e,
+            &d_text[5],
+            &d_received,
+            &d_due,
+            &d_completed,
+            &d_fee,
+            &d_paid,
+        ];
+        let cell_params: [&(dyn ToSql + Sync); 9] = [
+            &c_key[0], &c_key[1], &c_num[0], &c_num[1], &c_num[2], &c_num[3], &c_num[4], &c_num[5],
+            &c_num[6],
+        ];
+        let service_params: [&(dyn ToSql + Sync); 4] = [&s_key[0], &s_key[1], &s_key[2], &s_num];
+        let cell_keys: [&(dyn ToSql + Sync); 2] = [&c_key[0], &c_key[1]];
+        let service_keys: [&(dyn ToSql + Sync); 3] = [&s_key[0], &s_key[1], &s_key[2]];
+
+        // The three upserts are independent: sent together, one round trip.
+        let (a, b, c) = tokio::join!(
+            tx.execute(&put, &put_params),
+            tx.execute(&cell, &cell_params),
+            tx.execute(&service, &service_params),
+        );
+        first_error([a, b, c])?;
+        // Then the rows that fell to zero, again in one round trip.
+        let (a, b) = tokio::join!(
+            tx.execute(&drop_cells, &cell_keys),
+            tx.query(&drop_services, &service_keys),
+        );
+        let dropped = b.map_err(db_err);
+        first_error([a])?;
+        for row in dropped? {
+            let online: i64 = row.try_get(3).map_err(db_err)?;
+            if online < 0 {
+                let p: String = row.try_get(0).map_err(db_err)?;
+                let m: String = row.try_get(1).map_err(db_err)?;
+                let svc: String = row.try_get(2).map_err(db_err)?;
+                // Dropping `tx` uncommitted rolls the whole batch back.
+                return Err(StoreError::Corrupt(format!(
+                    "online count of {svc} in {p} {m} would fall below zero"
+                )));
+            }
+        }
+        tx.commit().await.map_err(db_err)?;
+        Ok(counts)
+    }
+
+    async fn indicator_rows(&self, q: &IndicatorQuery) -> StoreResult<Vec<IndicatorRow>> {
+        let client = self.client().await?;
+        let stmt = client.prepare_cached(SELECT_ROWS).await.map_err(db_err)?;
+        let rows = client
+            .query(&stmt, &[&q.province, &q.from_month, &q.to_month])
+            .await
+            .map_err(db_err)?;
+        rows.iter().map(row_from_db).collect()
+    }
+
+    async fn dossier_count(&self) -> StoreResult<u64> {
+        let client = self.client().await?;
+        let row = client
+            .query_one("SELECT count(*) FROM dossiers", &[])
+            .await
+            .map_err(db_err)?;
+        to_u64(row.try_get(0).map_err(db_err)?, "dossier count")
+    }
+}
