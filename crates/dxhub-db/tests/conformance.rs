@@ -1033,10 +1033,14 @@ mod cases {
     }
 
     pub async fn unit_contacts_are_upserted(store: &dyn Store) {
-        assert_eq!(
-            store.unit_contact(UnitLevel::Province, "24").await.unwrap(),
-            None
-        );
+        let key = |level, code: &str, from| UnitKey {
+            level,
+            code: code.to_owned(),
+            valid_from: from,
+        };
+        let new_24 = key(UnitLevel::Province, "24", REORG_2025);
+        let old_24 = key(UnitLevel::Province, "24", ORIGIN);
+        assert_eq!(store.unit_contact(&new_24).await.unwrap(), None);
         let first = UnitContact {
             office: "Sở Khoa học và Công nghệ tỉnh Bắc Ninh".into(),
             person: "Trần Thị Bình".into(),
@@ -1046,8 +1050,7 @@ mod cases {
         let json = |c: &UnitContact| format!(r#"{{"person":"{}"}}"#, c.person);
         store
             .set_unit_contact(
-                UnitLevel::Province,
-                "24",
+                &new_24,
                 &first,
                 Change::new(ADMIN, "unit_contact.set", "unit_contact:province/24")
                     .from_address(Some("203.0.113.9".into()))
@@ -1056,7 +1059,7 @@ mod cases {
             .await
             .unwrap();
         assert_eq!(
-            store.unit_contact(UnitLevel::Province, "24").await.unwrap(),
+            store.unit_contact(&new_24).await.unwrap(),
             Some(first.clone())
         );
         let second = UnitContact {
@@ -1065,8 +1068,7 @@ mod cases {
         };
         store
             .set_unit_contact(
-                UnitLevel::Province,
-                "24",
+                &new_24,
                 &second,
                 Change::new(ADMIN, "unit_contact.set", "unit_contact:province/24")
                     .with(Some(json(&first)), Some(json(&second))),
@@ -1074,16 +1076,16 @@ mod cases {
             .await
             .unwrap();
         assert_eq!(
-            store.unit_contact(UnitLevel::Province, "24").await.unwrap(),
+            store.unit_contact(&new_24).await.unwrap(),
             Some(second.clone())
         );
-        // Contacts are keyed by level and code.
+        // Contacts belong to a unit version: the old Bắc Giang (also code 24) has none.
+        assert_eq!(store.unit_contact(&old_24).await.unwrap(), None);
         assert_eq!(
-            store.unit_contact(UnitLevel::Commune, "24").await.unwrap(),
-            None
-        );
-        assert_eq!(
-            store.unit_contact(UnitLevel::Province, "27").await.unwrap(),
+            store
+                .unit_contact(&key(UnitLevel::Commune, "00024", REORG_2025))
+                .await
+                .unwrap(),
             None
         );
 

@@ -11,7 +11,7 @@ use dxhub_core::accounts::{
 };
 use dxhub_core::audit::{AuditEntry, Change, now_text};
 use dxhub_core::auth::{Capability, Role, Scope};
-use dxhub_core::units::UnitLevel;
+use dxhub_core::units::UnitKey;
 use dxhub_store::{AccountStore, AuditFilter, StoreError, StoreResult};
 use tokio_postgres::error::SqlState;
 use tokio_postgres::types::ToSql;
@@ -500,13 +500,17 @@ impl AccountStore for PostgresStore {
         Ok(key)
     }
 
-    async fn unit_contact(&self, level: UnitLevel, code: &str) -> StoreResult<Option<UnitContact>> {
+    async fn unit_contact(&self, unit: &UnitKey) -> StoreResult<Option<UnitContact>> {
         let client = self.client().await?;
         let row = client
             .query_opt(
                 "SELECT office, person, email, phone FROM unit_contacts
-                  WHERE level = $1 AND code = $2",
-                &[&level.as_str(), &code],
+                  WHERE level = $1 AND code = $2 AND valid_from = $3",
+                &[
+                    &unit.level.as_str(),
+                    &unit.code,
+                    &unit.valid_from.to_string(),
+                ],
             )
             .await
             .map_err(db_err)?;
@@ -523,25 +527,25 @@ impl AccountStore for PostgresStore {
 
     async fn set_unit_contact(
         &self,
-        level: UnitLevel,
-        code: &str,
+        unit: &UnitKey,
         k: &UnitContact,
         audit: Change,
     ) -> StoreResult<()> {
         let mut client = self.client().await?;
         let tx = begin(&mut client).await?;
         tx.execute(
-            "INSERT INTO unit_contacts (level, code, office, person, email, phone)
-             VALUES ($1, $2, $3, $4, $5, $6)
-             ON CONFLICT (level, code) DO UPDATE SET office = excluded.office,
+            "INSERT INTO unit_contacts (level, code, valid_from, office, person, email, phone)
+             VALUES ($1, $2, $7, $3, $4, $5, $6)
+             ON CONFLICT (level, code, valid_from) DO UPDATE SET office = excluded.office,
                  person = excluded.person, email = excluded.email, phone = excluded.phone",
             &[
-                &level.as_str(),
-                &code,
+                &unit.level.as_str(),
+                &unit.code,
                 &k.office,
                 &k.person,
                 &k.email,
                 &k.phone,
+                &unit.valid_from.to_string(),
             ],
         )
         .await

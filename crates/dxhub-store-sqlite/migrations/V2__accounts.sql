@@ -39,14 +39,17 @@ CREATE TABLE api_keys (
     revoked_at   TEXT
 );
 
+-- Keyed by unit version (level, code, first valid day as YYYY-MM-DD): a code alone is
+-- not an identity.
 CREATE TABLE unit_contacts (
-    level  TEXT NOT NULL,
-    code   TEXT NOT NULL,
+    level      TEXT NOT NULL,
+    code       TEXT NOT NULL,
+    valid_from TEXT NOT NULL,
     office TEXT NOT NULL,
     person TEXT NOT NULL,
     email  TEXT NOT NULL,
     phone  TEXT NOT NULL,
-    PRIMARY KEY (level, code)
+    PRIMARY KEY (level, code, valid_from)
 );
 
 -- Append-only, hash-chained; audit_head keeps the last seq and hash so that deleting the

@@ -9,7 +9,7 @@ use dxhub_core::accounts::{
 };
 use dxhub_core::audit::{AuditEntry, Change, now_text};
 use dxhub_core::auth::{Capability, Role, Scope};
-use dxhub_core::units::UnitLevel;
+use dxhub_core::units::UnitKey;
 use dxhub_store::{AccountStore, AuditFilter, StoreError, StoreResult};
 use rusqlite::{Connection, OptionalExtension, Row, Transaction, TransactionBehavior, params};
 
@@ -487,36 +487,46 @@ impl AccountStore for SqliteStore {
         .await
     }
 
-    async fn unit_contact(&self, level: UnitLevel, code: &str) -> StoreResult<Option<UnitContact>> {
-        let code = code.to_owned();
+    async fn unit_contact(&self, unit: &UnitKey) -> StoreResult<Option<UnitContact>> {
+        let unit = unit.clone();
         self.with_conn(move |c| {
-            c.prepare_cached("SELECT office, person, email, phone FROM unit_contacts WHERE level = ?1 AND code = ?2")
-                .map_err(db_err)?
-                .query_row(params![level.as_str(), code], |r| {
-                    Ok(UnitContact { office: r.get(0)?, person: r.get(1)?, email: r.get(2)?, phone: r.get(3)? })
-                })
-                .optional()
-                .map_err(db_err)
+            c.prepare_cached(
+                "SELECT office, person, email, phone FROM unit_contacts
+                  WHERE level = ?1 AND code = ?2 AND valid_from = ?3",
+            )
+            .map_err(db_err)?
+            .query_row(
+                params![unit.level.as_str(), unit.code, unit.valid_from.to_string()],
+                |r| {
+                    Ok(UnitContact {
+                        office: r.get(0)?,
+                        person: r.get(1)?,
+                        email: r.get(2)?,
+                        phone: r.get(3)?,
+                    })
+                },
+            )
+            .optional()
+            .map_err(db_err)
         })
         .await
     }
 
     async fn set_unit_contact(
         &self,
-        level: UnitLevel,
-        code: &str,
+        unit: &UnitKey,
         contact: &UnitContact,
         audit: Change,
     ) -> StoreResult<()> {
-        let (code, k) = (code.to_owned(), contact.clone());
+        let (unit, k) = (unit.clone(), contact.clone());
         self.with_conn(move |c| {
             audited(c, audit, |tx| {
                 tx.execute(
-                    "INSERT INTO unit_contacts (level, code, office, person, email, phone)
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6)
-                     ON CONFLICT (level, code) DO UPDATE SET office = excluded.office,
+                    "INSERT INTO unit_contacts (level, code, valid_from, office, person, email, phone)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
+                     ON CONFLICT (level, code, valid_from) DO UPDATE SET office = excluded.office,
                          person = excluded.person, email = excluded.email, phone = excluded.phone",
-                    params![level.as_str(), code, k.office, k.person, k.email, k.phone],
+                    params![unit.level.as_str(), unit.code, unit.valid_from.to_string(), k.office, k.person, k.email, k.phone],
                 )
                 .map_err(db_err)?;
                 Ok(())

@@ -179,13 +179,13 @@ pub trait AccountStore: Send + Sync {
     /// Revokes a key; `NotFound` if there is none, no change if already revoked.
     async fn revoke_key(&self, id: i64, audit: Change) -> StoreResult<ApiKey>;
 
-    /// The contact of a unit (level and code; contacts follow the code, not the version).
-    async fn unit_contact(&self, level: UnitLevel, code: &str) -> StoreResult<Option<UnitContact>>;
-    /// Sets the contact of a unit.
+    /// The contact of a unit version (contacts belong to a version: the old Bắc Giang and
+    /// the new Bắc Ninh share code 24 but not their office).
+    async fn unit_contact(&self, unit: &UnitKey) -> StoreResult<Option<UnitContact>>;
+    /// Sets the contact of a unit version.
     async fn set_unit_contact(
         &self,
-        level: UnitLevel,
-        code: &str,
+        unit: &UnitKey,
         contact: &UnitContact,
         audit: Change,
     ) -> StoreResult<()>;

@@ -557,7 +557,11 @@ async fn bad_contact_fields_are_named_and_nothing_is_saved() {
     );
     assert!(
         w.store
-            .unit_contact(dxhub_core::units::UnitLevel::Province, "24")
+            .unit_contact(&dxhub_core::units::UnitKey {
+                level: dxhub_core::units::UnitLevel::Province,
+                code: "24".into(),
+                valid_from: dxhub_core::units::REORG_2025,
+            })
             .await
             .unwrap()
             .is_none()

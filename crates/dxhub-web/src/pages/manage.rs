@@ -101,7 +101,7 @@ pub async fn page(
     ) == Decision::Allow;
     let contact = state
         .store
-        .unit_contact(unit.level, &unit.code)
+        .unit_contact(&unit.key())
         .await
         .map_err(|e| ctx.err(e))?
         .unwrap_or_default();
@@ -177,7 +177,7 @@ pub async fn save_contact(
     let lang = ctx.lang;
     let old = state
         .store
-        .unit_contact(unit.level, &unit.code)
+        .unit_contact(&unit.key())
         .await
         .map_err(|e| ctx.err(e))?;
     let contact = match validate_contact(&f) {
@@ -200,12 +200,17 @@ pub async fn save_contact(
         .caller
         .change(
             "unit_contact.update",
-            format!("unit_contact:{}/{}", unit.level, unit.code),
+            format!(
+                "unit_contact:{}/{}@{}",
+                unit.level,
+                unit.code,
+                unit.key().valid_from
+            ),
         )
         .with(old.as_ref().map(json), Some(json(&contact)));
     state
         .store
-        .set_unit_contact(unit.level, &unit.code, &contact, audit)
+        .set_unit_contact(&unit.key(), &contact, audit)
         .await
         .map_err(|e| ctx.err(e))?;
     Ok(ctx.render(
