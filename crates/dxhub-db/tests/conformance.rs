@@ -17,7 +17,8 @@ use dxhub_ingest::latest::Offer;
 use dxhub_ingest::{Aggregates, DossierSnapshot, IndicatorRow, Latest};
 use dxhub_reference::ReferenceData;
 use dxhub_store::{
-    AuditFilter, IndicatorQuery, IngestCounts, ReferenceLoad, Store, StoreError, UnitFilter,
+    AuditFilter, GroupedRow, Grouping, IndicatorQuery, IngestCounts, ReferenceLoad, Store,
+    StoreError, UnitFilter,
 };
 use jiff::civil::{Date, date};
 
@@ -1763,6 +1764,109 @@ mod cases {
         );
         assert_eq!(all_rows(store).await, from_scratch(&model));
     }
+
+    pub async fn grouped_rows_count_services_distinctly(store: &dyn Store) {
+        let mut model = Latest::new();
+        // Service 1.000001 is online in two provinces and in two months of one quarter:
+        // every coarser group must count it once. 1.000003 is only ever offline.
+        let feed = [
+            ("G1", "1.000001", "79", "online", "2025-01-10T00:00:00Z"),
+            ("G2", "1.000001", "79", "online", "2025-02-10T00:00:00Z"),
+            ("G3", "1.000001", "01", "online", "2025-02-11T00:00:00Z"),
+            ("G4", "1.000002", "01", "online", "2025-03-31T16:59:59Z"),
+            ("G5", "1.000002", "01", "online", "2025-03-31T17:00:00Z"),
+            ("G6", "1.000003", "08", "direct", "2025-05-01T00:00:00Z"),
+            ("G7", "1.000001", "08", "online", "2024-12-20T00:00:00Z"),
+        ];
+        let lines: Vec<String> = feed
+            .iter()
+            .map(|(id, svc, p, ch, at)| line(id, 1, svc, p, ch, at))
+            .collect();
+        ingest_checked(store, &mut model, snapshots(&lines)).await;
+        let agg = Aggregates::from_latest(model.values());
+        let cells = agg.rows();
+        let expected = |q: &IndicatorQuery, by: Grouping| {
+            let within = cells.iter().filter(|r| {
+                let m = r.key.month.to_string();
+                q.province
+                    .as_deref()
+                    .is_none_or(|p| p == r.key.province_code.as_str())
+                    && q.from_month.as_deref().is_none_or(|f| m.as_str() >= f)
+                    && q.to_month.as_deref().is_none_or(|t| m.as_str() <= t)
+            });
+            dxhub_store::group_rows(
+                within.map(|r| {
+                    let services = agg
+                        .online_services(&r.key)
+                        .map(|(s, _)| s.to_owned())
+                        .collect::<Vec<_>>();
+                    (r, services)
+                }),
+                by,
+            )
+        };
+        let queries = [
+            IndicatorQuery::default(),
+            IndicatorQuery {
+                province: Some("01".into()),
+                ..Default::default()
+            },
+            IndicatorQuery {
+                from_month: Some("2025-01".into()),
+                to_month: Some("2025-03".into()),
+                ..Default::default()
+            },
+            IndicatorQuery {
+                province: Some("99".into()),
+                ..Default::default()
+            },
+        ];
+        for q in &queries {
+            for by in Grouping::ALL {
+                let got = store
+                    .grouped_indicator_rows(q, by)
+                    .await
+                    .expect("grouped rows");
+                assert_eq!(got, expected(q, by), "{q:?} {by:?}");
+            }
+        }
+        // Province × month grouping is the plain table.
+        let plain = store
+            .grouped_indicator_rows(&IndicatorQuery::default(), Grouping::ProvinceMonth)
+            .await
+            .unwrap();
+        assert_eq!(plain.len(), all_rows(store).await.len());
+        // Hand-checked values: distinct, not summed.
+        let pick = |rows: &[GroupedRow], unit: &str, period: &str| {
+            rows.iter()
+                .find(|r| r.unit == unit && r.period == period)
+                .map(|r| (r.cell.received, r.cell.online, r.services_online))
+        };
+        let q = IndicatorQuery::default();
+        let nq = store
+            .grouped_indicator_rows(&q, Grouping::NationQuarter)
+            .await
+            .unwrap();
+        assert_eq!(pick(&nq, "VN", "2025-Q1"), Some((4, 4, 2)));
+        assert_eq!(pick(&nq, "VN", "2025-Q2"), Some((2, 1, 1)));
+        assert_eq!(pick(&nq, "VN", "2024-Q4"), Some((1, 1, 1)));
+        let ny = store
+            .grouped_indicator_rows(&q, Grouping::NationYear)
+            .await
+            .unwrap();
+        assert_eq!(pick(&ny, "VN", "2025"), Some((6, 5, 2)));
+        let py = store
+            .grouped_indicator_rows(&q, Grouping::ProvinceYear)
+            .await
+            .unwrap();
+        assert_eq!(pick(&py, "79", "2025"), Some((2, 2, 1)));
+        assert_eq!(pick(&py, "08", "2025"), Some((1, 0, 0)));
+        let nm = store
+            .grouped_indicator_rows(&q, Grouping::NationMonth)
+            .await
+            .unwrap();
+        assert_eq!(pick(&nm, "VN", "2025-02"), Some((2, 2, 1)));
+    }
 }
 
 macro_rules! conformance {
@@ -1810,4 +1914,5 @@ conformance!(
     indicator_rows_filter_and_sort,
     batch_boundaries_do_not_matter,
     concurrent_ingestion_counts_each_dossier_once,
+    grouped_rows_count_services_distinctly,
 );

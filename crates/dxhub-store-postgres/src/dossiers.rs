@@ -22,7 +22,8 @@ use dxhub_ingest::{
     Status, YearMonth,
 };
 use dxhub_store::{
-    DossierStore, IndicatorQuery, IngestCounts, StoreError, StoreResult, fold_batch,
+    DossierStore, GroupedRow, Grouping, IndicatorQuery, IngestCounts, PeriodKind, StoreError,
+    StoreResult, fold_batch,
 };
 use tokio_postgres::types::ToSql;
 use tokio_postgres::{IsolationLevel, Row};
@@ -379,6 +380,69 @@ impl DossierStore for PostgresStore {
             .await
             .map_err(db_err)?;
         rows.iter().map(row_from_db).collect()
+    }
+
+    async fn grouped_indicator_rows(
+        &self,
+        q: &IndicatorQuery,
+        by: Grouping,
+    ) -> StoreResult<Vec<GroupedRow>> {
+        let unit = if by.nation() {
+            "'VN'::text"
+        } else {
+            "province_code"
+        };
+        let period = match by.period() {
+            PeriodKind::Month => "month",
+            PeriodKind::Year => "substr(month, 1, 4)",
+            PeriodKind::Quarter => {
+                "substr(month, 1, 4) || '-Q' || ((substr(month, 6, 2)::int + 2) / 3)::text"
+            }
+        };
+        let filter = "($1::text IS NULL OR province_code = $1) AND ($2::text IS NULL OR month >= $2) AND ($3::text IS NULL OR month <= $3)";
+        // services_online is a distinct count over the group's ps_services rows: a service
+        // online in two provinces or months of the group counts once.
+        let sql = format!(
+            "WITH g AS (
+               SELECT {unit} AS unit, {period} AS period, sum(received)::bigint AS received,
+                      sum(online)::bigint AS online, sum(end_to_end)::bigint AS end_to_end,
+                      sum(completed)::bigint AS completed, sum(completed_on_time)::bigint AS completed_on_time,
+                      sum(online_payments)::bigint AS online_payments,
+                      sum(online_payment_vnd)::bigint AS online_payment_vnd
+                 FROM ps_cells WHERE {filter} GROUP BY 1, 2),
+             s AS (
+               SELECT {unit} AS unit, {period} AS period, count(DISTINCT service_code) AS n
+                 FROM ps_services WHERE {filter} GROUP BY 1, 2)
+             SELECT g.unit, g.period, g.received, g.online, g.end_to_end, g.completed, g.completed_on_time,
+                    g.online_payments, g.online_payment_vnd, coalesce(s.n, 0)
+               FROM g LEFT JOIN s ON s.unit = g.unit AND s.period = g.period
+              ORDER BY g.unit COLLATE \"C\", g.period COLLATE \"C\""
+        );
+        let client = self.client().await?;
+        let stmt = client.prepare_cached(&sql).await.map_err(db_err)?;
+        let rows = client
+            .query(&stmt, &[&q.province, &q.from_month, &q.to_month])
+            .await
+            .map_err(db_err)?;
+        rows.iter()
+            .map(|r| {
+                let n = |i: usize, what: &str| to_u64(r.try_get(i).map_err(db_err)?, what);
+                Ok(GroupedRow {
+                    unit: r.try_get(0).map_err(db_err)?,
+                    period: r.try_get(1).map_err(db_err)?,
+                    cell: Cell {
+                        received: n(2, "received")?,
+                        online: n(3, "online")?,
+                        end_to_end: n(4, "end_to_end")?,
+                        completed: n(5, "completed")?,
+                        completed_on_time: n(6, "completed_on_time")?,
+                        online_payments: n(7, "online_payments")?,
+                        online_payment_vnd: n(8, "online_payment_vnd")?,
+                    },
+                    services_online: n(9, "services online count")?,
+                })
+            })
+            .collect()
     }
 
     async fn dossier_count(&self) -> StoreResult<u64> {

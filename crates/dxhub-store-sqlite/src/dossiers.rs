@@ -9,7 +9,8 @@ use dxhub_ingest::{
     Channel, CommuneCode, DossierSnapshot, IndicatorRow, ProvinceCode, ShortStr, Status,
 };
 use dxhub_store::{
-    DossierStore, IndicatorQuery, IngestCounts, StoreError, StoreResult, fold_batch,
+    DossierStore, GroupedRow, Grouping, IndicatorQuery, IngestCounts, PeriodKind, StoreError,
+    StoreResult, fold_batch,
 };
 use rusqlite::{OptionalExtension, TransactionBehavior, params};
 
@@ -216,6 +217,64 @@ impl DossierStore for SqliteStore {
                             province_code: ProvinceCode::parse(&p).ok_or_else(|| bad("province_code", &p))?,
                             month: year_month(&m).ok_or_else(|| bad("month", &m))?,
                         },
+                        cell: dxhub_ingest::Cell {
+                            received: n(2)?,
+                            online: n(3)?,
+                            end_to_end: n(4)?,
+                            completed: n(5)?,
+                            completed_on_time: n(6)?,
+                            online_payments: n(7)?,
+                            online_payment_vnd: n(8)?,
+                        },
+                        services_online: n(9)?,
+                    })
+                })
+                .map_err(db_err)?;
+            rows.collect::<Result<_, _>>().map_err(db_err)
+        })
+        .await
+    }
+
+    async fn grouped_indicator_rows(
+        &self,
+        q: &IndicatorQuery,
+        by: Grouping,
+    ) -> StoreResult<Vec<GroupedRow>> {
+        let q = q.clone();
+        let unit = if by.nation() { "'VN'" } else { "province_code" };
+        let period = match by.period() {
+            PeriodKind::Month => "month",
+            PeriodKind::Year => "substr(month, 1, 4)",
+            PeriodKind::Quarter => {
+                "substr(month, 1, 4) || '-Q' || ((CAST(substr(month, 6, 2) AS INTEGER) + 2) / 3)"
+            }
+        };
+        let filter = "(?1 IS NULL OR province_code = ?1) AND (?2 IS NULL OR month >= ?2) AND (?3 IS NULL OR month <= ?3)";
+        // services_online is a distinct count over the group's ps_services rows: a service
+        // online in two provinces or months of the group counts once.
+        let sql = format!(
+            "WITH g AS (
+               SELECT {unit} AS unit, {period} AS period, sum(received) AS received, sum(online) AS online,
+                      sum(end_to_end) AS end_to_end, sum(completed) AS completed,
+                      sum(completed_on_time) AS completed_on_time, sum(online_payments) AS online_payments,
+                      sum(online_payment_vnd) AS online_payment_vnd
+                 FROM ps_cells WHERE {filter} GROUP BY 1, 2),
+             s AS (
+               SELECT {unit} AS unit, {period} AS period, count(DISTINCT service_code) AS n
+                 FROM ps_services WHERE {filter} GROUP BY 1, 2)
+             SELECT g.unit, g.period, g.received, g.online, g.end_to_end, g.completed, g.completed_on_time,
+                    g.online_payments, g.online_payment_vnd, coalesce(s.n, 0)
+               FROM g LEFT JOIN s ON s.unit = g.unit AND s.period = g.period
+              ORDER BY g.unit, g.period"
+        );
+        self.with_conn(move |c| {
+            let mut stmt = c.prepare_cached(&sql).map_err(db_err)?;
+            let rows = stmt
+                .query_map(params![q.province, q.from_month, q.to_month], |r| {
+                    let n = |i: usize| r.get::<_, i64>(i).map(|v| v as u64);
+                    Ok(GroupedRow {
+                        unit: r.get(0)?,
+                        period: r.get(1)?,
                         cell: dxhub_ingest::Cell {
                             received: n(2)?,
                             online: n(3)?,

@@ -218,6 +218,157 @@ pub struct IndicatorQuery {
     pub to_month: Option<String>,
 }
 
+/// How indicator rows are grouped: by province or for the whole nation, per month,
+/// quarter or year.
+///
+/// Nation rows carry the unit code [`NATION`] (`VN`). Periods are written `YYYY-MM`
+/// (month), `YYYY-Qn` (quarter) or `YYYY` (year). The additive counters are summed over
+/// the group; `services_online` is the number of distinct service codes with an online
+/// dossier anywhere in the group (never a sum).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub enum Grouping {
+    #[default]
+    ProvinceMonth,
+    NationMonth,
+    ProvinceQuarter,
+    NationQuarter,
+    ProvinceYear,
+    NationYear,
+}
+
+/// The unit code of nation-wide rows.
+pub const NATION: &str = "VN";
+
+/// The length of a grouping's periods.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum PeriodKind {
+    Month,
+    Quarter,
+    Year,
+}
+
+impl PeriodKind {
+    /// The column name of the period (`month`, `quarter`, `year`).
+    pub fn column(self) -> &'static str {
+        match self {
+            PeriodKind::Month => "month",
+            PeriodKind::Quarter => "quarter",
+            PeriodKind::Year => "year",
+        }
+    }
+
+    /// The period a `YYYY-MM` month falls in, in this kind's notation.
+    pub fn of_month(self, month: &str) -> String {
+        match self {
+            PeriodKind::Month => month.to_owned(),
+            PeriodKind::Year => month.get(..4).unwrap_or(month).to_owned(),
+            PeriodKind::Quarter => {
+                let m: u32 = month.get(5..7).and_then(|m| m.parse().ok()).unwrap_or(1);
+                format!("{}-Q{}", month.get(..4).unwrap_or(month), m.div_ceil(3))
+            }
+        }
+    }
+}
+
+impl Grouping {
+    pub const ALL: [Grouping; 6] = [
+        Grouping::ProvinceMonth,
+        Grouping::NationMonth,
+        Grouping::ProvinceQuarter,
+        Grouping::NationQuarter,
+        Grouping::ProvinceYear,
+        Grouping::NationYear,
+    ];
+
+    /// The CLI name, e.g. `province-month`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Grouping::ProvinceMonth => "province-month",
+            Grouping::NationMonth => "nation-month",
+            Grouping::ProvinceQuarter => "province-quarter",
+            Grouping::NationQuarter => "nation-quarter",
+            Grouping::ProvinceYear => "province-year",
+            Grouping::NationYear => "nation-year",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Grouping> {
+        Grouping::ALL.into_iter().find(|g| g.as_str() == s)
+    }
+
+    /// Whether rows are nation-wide (unit [`NATION`]) rather than per province.
+    pub fn nation(self) -> bool {
+        matches!(
+            self,
+            Grouping::NationMonth | Grouping::NationQuarter | Grouping::NationYear
+        )
+    }
+
+    pub fn period(self) -> PeriodKind {
+        match self {
+            Grouping::ProvinceMonth | Grouping::NationMonth => PeriodKind::Month,
+            Grouping::ProvinceQuarter | Grouping::NationQuarter => PeriodKind::Quarter,
+            Grouping::ProvinceYear | Grouping::NationYear => PeriodKind::Year,
+        }
+    }
+
+    /// The grouping with the given scope and period length.
+    pub fn of(nation: bool, period: PeriodKind) -> Grouping {
+        match (nation, period) {
+            (false, PeriodKind::Month) => Grouping::ProvinceMonth,
+            (true, PeriodKind::Month) => Grouping::NationMonth,
+            (false, PeriodKind::Quarter) => Grouping::ProvinceQuarter,
+            (true, PeriodKind::Quarter) => Grouping::NationQuarter,
+            (false, PeriodKind::Year) => Grouping::ProvinceYear,
+            (true, PeriodKind::Year) => Grouping::NationYear,
+        }
+    }
+}
+
+/// One grouped indicator row.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GroupedRow {
+    /// A 2-digit province code, or [`NATION`].
+    pub unit: String,
+    /// `YYYY-MM`, `YYYY-Qn` or `YYYY`, after the grouping.
+    pub period: String,
+    pub cell: dxhub_ingest::Cell,
+    /// Distinct service codes with an online dossier in the group.
+    pub services_online: u64,
+}
+
+/// Groups province × month rows in memory, given the online service codes of each row's
+/// cell (the reference the stores' SQL grouping is checked against).
+pub fn group_rows<'a>(
+    rows: impl IntoIterator<Item = (&'a dxhub_ingest::IndicatorRow, Vec<String>)>,
+    by: Grouping,
+) -> Vec<GroupedRow> {
+    use std::collections::{BTreeMap, BTreeSet};
+    let mut groups: BTreeMap<(String, String), (dxhub_ingest::Cell, BTreeSet<String>)> =
+        BTreeMap::new();
+    for (r, services) in rows {
+        let unit = if by.nation() {
+            NATION.to_owned()
+        } else {
+            r.key.province_code.as_str().to_owned()
+        };
+        let g = groups
+            .entry((unit, by.period().of_month(&r.key.month.to_string())))
+            .or_default();
+        g.0.add(&r.cell);
+        g.1.extend(services);
+    }
+    groups
+        .into_iter()
+        .map(|((unit, period), (cell, services))| GroupedRow {
+            unit,
+            period,
+            cell,
+            services_online: services.len() as u64,
+        })
+        .collect()
+}
+
 /// Dossier snapshots (the newest per `(source, dossier_id)`) and the public-service
 /// indicators per province × month kept up to date with them.
 #[async_trait]
@@ -235,6 +386,14 @@ pub trait DossierStore: Send + Sync {
         &self,
         query: &IndicatorQuery,
     ) -> StoreResult<Vec<dxhub_ingest::IndicatorRow>>;
+
+    /// Indicator rows grouped as `by` says (the query's filters apply to the underlying
+    /// province × month cells), sorted by unit then period.
+    async fn grouped_indicator_rows(
+        &self,
+        query: &IndicatorQuery,
+        by: Grouping,
+    ) -> StoreResult<Vec<GroupedRow>>;
 
     /// How many dossiers are stored.
     async fn dossier_count(&self) -> StoreResult<u64>;

@@ -37,6 +37,7 @@ pub fn routes() -> (axum::Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(get_lineage))
         .routes(routes!(healthz))
         .routes(routes!(crate::dossiers_api::ingest))
+        .routes(routes!(crate::public_services::public_services))
         .split_for_parts()
 }
 

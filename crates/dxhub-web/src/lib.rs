@@ -22,6 +22,7 @@ mod maps;
 pub mod oidc;
 mod pages;
 pub mod params;
+pub mod public_services;
 pub mod security;
 
 pub use maps::Maps;
@@ -39,6 +40,8 @@ pub struct WebConfig {
     /// Sign-in through an external OpenID Connect provider (e.g. the national e-ID), if
     /// configured; discovered by [`AppState::with_oidc`].
     pub oidc: Option<oidc::OidcSettings>,
+    /// The store holds generated demo data: every page says so.
+    pub demo: bool,
 }
 
 impl Default for WebConfig {
@@ -48,6 +51,7 @@ impl Default for WebConfig {
             throttle: dxhub_core::accounts::ThrottlePolicy::default(),
             session_secs: 12 * 3600,
             oidc: None,
+            demo: false,
         }
     }
 }
@@ -73,6 +77,7 @@ impl AppState {
 
     /// State over a store with the given settings.
     pub fn with_config(store: Arc<dyn Store>, config: WebConfig) -> AppState {
+        pages::set_demo(config.demo);
         AppState {
             store,
             maps: Arc::new(Maps::default()),

@@ -1,6 +1,7 @@
 //! `dxhub import dossiers` and `dxhub export public-services`: streaming ingestion of
 //! dossier-sync feeds (CSV or NDJSON) in batches, each batch one store transaction, and
-//! the indicator table out as CSV or JSON.
+//! the indicator table out, grouped by province or nation per month, quarter or year, as
+//! CSV, JSON or XLSX.
 
 use std::fs::File;
 use std::io::{BufReader, BufWriter, IsTerminal, Write};
@@ -9,7 +10,7 @@ use std::sync::Arc;
 
 use anyhow::{Context, bail};
 use dxhub_ingest::{DossierReader, Format, Rejection};
-use dxhub_store::{IndicatorQuery, Store};
+use dxhub_store::{GroupedRow, Grouping, IndicatorQuery, Store};
 use dxhub_web::ingest::UnitCalendar;
 use serde::Serialize;
 
@@ -222,43 +223,144 @@ impl<R: std::io::Read> std::io::Read for CountingReader<R> {
     }
 }
 
-/// Writes the province × month indicator table.
+/// The CSV/XLSX header for a grouping: the indicator table's columns, with the period
+/// column named `month` (`YYYY-MM`), `quarter` (`YYYY-Qn`) or `year` (`YYYY`). Nation-wide
+/// groupings keep the `province_code` column and fill it with `VN`. For province × month
+/// the header is exactly [`dxhub_ingest::indicators::CSV_HEADER`].
+pub fn header(by: Grouping) -> Vec<&'static str> {
+    vec![
+        "province_code",
+        by.period().column(),
+        "received",
+        "online",
+        "end_to_end",
+        "completed",
+        "completed_on_time",
+        "online_payments",
+        "online_payment_vnd",
+        "services_online",
+    ]
+}
+
+fn numbers(r: &GroupedRow) -> [u64; 8] {
+    let c = &r.cell;
+    [
+        c.received,
+        c.online,
+        c.end_to_end,
+        c.completed,
+        c.completed_on_time,
+        c.online_payments,
+        c.online_payment_vnd,
+        r.services_online,
+    ]
+}
+
+/// `part / whole`, or `None` when `whole` is 0.
+fn share(part: u64, whole: u64) -> Option<f64> {
+    (whole > 0).then(|| part as f64 / whole as f64)
+}
+
+/// Writes the public-service indicators grouped as `--by` says, as CSV, JSON or XLSX.
 pub async fn export(
     store: Arc<dyn Store>,
     by: &str,
     format: &str,
     out: Option<&Path>,
 ) -> anyhow::Result<()> {
-    if by != "province-month" {
-        bail!("--by {by}: only province-month is available so far");
+    let Some(grouping) = Grouping::parse(by) else {
+        let names: Vec<&str> = Grouping::ALL.iter().map(|g| g.as_str()).collect();
+        bail!("--by {by}: expected one of {}", names.join(", "));
+    };
+    if !matches!(format, "csv" | "json" | "xlsx") {
+        bail!("--format {format}: expected csv, json or xlsx");
     }
-    let rows = store.indicator_rows(&IndicatorQuery::default()).await?;
+    if format == "xlsx" && out.is_none() {
+        bail!("--format xlsx writes a binary workbook: name the file with --out FILE");
+    }
+    let rows = store
+        .grouped_indicator_rows(&IndicatorQuery::default(), grouping)
+        .await?;
+    if format == "xlsx" {
+        let path = out.expect("checked above");
+        return write_xlsx(&rows, grouping, path)
+            .with_context(|| format!("cannot write {}", path.display()));
+    }
     let mut w: Box<dyn Write> = match out {
         Some(p) => Box::new(BufWriter::new(
             File::create(p).with_context(|| format!("cannot write {}", p.display()))?,
         )),
         None => Box::new(BufWriter::new(std::io::stdout().lock())),
     };
-    match format {
-        "csv" => dxhub_ingest::indicators::write_csv(&rows, &mut w)?,
-        "json" => {
-            let list: Vec<serde_json::Value> = rows
-                .iter()
-                .map(|r| {
-                    serde_json::json!({
-                        "province_code": r.key.province_code.as_str(), "month": r.key.month.to_string(),
-                        "received": r.cell.received, "online": r.cell.online, "end_to_end": r.cell.end_to_end,
-                        "completed": r.cell.completed, "completed_on_time": r.cell.completed_on_time,
-                        "online_payments": r.cell.online_payments, "online_payment_vnd": r.cell.online_payment_vnd,
-                        "services_online": r.services_online,
-                    })
-                })
-                .collect();
-            serde_json::to_writer_pretty(&mut w, &serde_json::json!({ "by": by, "rows": list }))?;
-            writeln!(w)?;
+    let head = header(grouping);
+    if format == "csv" {
+        writeln!(w, "{}", head.join(","))?;
+        for r in &rows {
+            let n = numbers(r).map(|v| v.to_string());
+            writeln!(w, "{},{},{}", r.unit, r.period, n.join(","))?;
         }
-        other => bail!("--format {other}: expected csv or json"),
+    } else {
+        let list: Vec<serde_json::Value> = rows
+            .iter()
+            .map(|r| {
+                let mut o = serde_json::Map::new();
+                o.insert(head[0].into(), r.unit.clone().into());
+                o.insert(head[1].into(), r.period.clone().into());
+                for (name, v) in head[2..].iter().zip(numbers(r)) {
+                    o.insert((*name).into(), v.into());
+                }
+                serde_json::Value::Object(o)
+            })
+            .collect();
+        serde_json::to_writer_pretty(&mut w, &serde_json::json!({ "by": by, "rows": list }))?;
+        writeln!(w)?;
     }
     w.flush()?;
+    Ok(())
+}
+
+/// The workbook: one sheet, a frozen bold header, counts as numbers, and three rate
+/// columns (online share, end-to-end share, on-time share) formatted as percentages and
+/// left empty where the denominator is 0.
+fn write_xlsx(rows: &[GroupedRow], by: Grouping, path: &Path) -> anyhow::Result<()> {
+    use rust_xlsxwriter::{Format, Workbook};
+    let mut book = Workbook::new();
+    let sheet = book.add_worksheet();
+    sheet.set_name("public_services")?;
+    let bold = Format::new().set_bold();
+    let count = Format::new().set_num_format("#,##0");
+    let percent = Format::new().set_num_format("0.0%");
+    let mut head: Vec<&str> = header(by);
+    head.extend(["online_share", "end_to_end_share", "on_time_share"]);
+    for (col, name) in head.iter().enumerate() {
+        let col = col as u16;
+        sheet.write_string_with_format(0, col, *name, &bold)?;
+        let width = match col {
+            0 | 1 => 14.0,
+            _ => (name.len() as f64 + 2.0).max(12.0),
+        };
+        sheet.set_column_width(col, width)?;
+    }
+    sheet.set_freeze_panes(1, 0)?;
+    for (i, r) in rows.iter().enumerate() {
+        let row = i as u32 + 1;
+        sheet.write_string(row, 0, &r.unit)?;
+        sheet.write_string(row, 1, &r.period)?;
+        for (j, v) in numbers(r).into_iter().enumerate() {
+            sheet.write_number_with_format(row, j as u16 + 2, v as f64, &count)?;
+        }
+        let c = &r.cell;
+        let rates = [
+            share(c.online, c.received),
+            share(c.end_to_end, c.received),
+            share(c.completed_on_time, c.completed),
+        ];
+        for (j, v) in rates.into_iter().enumerate() {
+            if let Some(v) = v {
+                sheet.write_number_with_format(row, j as u16 + 10, v, &percent)?;
+            }
+        }
+    }
+    book.save(path)?;
     Ok(())
 }

@@ -9,6 +9,7 @@ use anyhow::Context;
 use clap::{Args, Parser, Subcommand};
 use dxhub_store::{ReferenceLoad, Store};
 
+mod demo_feed;
 mod dossiers;
 
 /// dxhub — đo lường chuyển đổi số quốc gia / measuring national digital transformation.
@@ -176,10 +177,11 @@ enum Export {
     PublicServices {
         #[command(flatten)]
         db: Database,
-        /// Grouping: province-month.
+        /// Grouping: province-month, nation-month, province-quarter, nation-quarter,
+        /// province-year or nation-year (nation rows have province_code VN).
         #[arg(long, default_value = "province-month")]
         by: String,
-        /// csv or json.
+        /// csv, json or xlsx (xlsx needs --out).
         #[arg(long, default_value = "csv")]
         format: String,
         /// Output file (standard output when absent).
@@ -226,6 +228,9 @@ struct Web {
     /// Accept a plain-http issuer on a host other than loopback (labs only).
     #[arg(long, env = "DXHUB_OIDC_ALLOW_HTTP")]
     oidc_allow_http: bool,
+    /// Whether the store holds the generated demo feed (pages then say so).
+    #[arg(skip)]
+    demo: bool,
 }
 
 impl Web {
@@ -252,6 +257,7 @@ impl Web {
         Ok(dxhub_web::WebConfig {
             secure_cookies: public_url.starts_with("https://"),
             oidc,
+            demo: self.demo,
             ..dxhub_web::WebConfig::default()
         })
     }
@@ -293,6 +299,10 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             tracing::info!(data_dir = %data_dir.display(), "demo: embedded SQLite store");
             let store = open(&url).await?;
             ensure_reference(&*store).await?;
+            if store.dossier_count().await? == 0 {
+                load_demo_feed(&*store).await?;
+            }
+            let web = Web { demo: true, ..web };
             serve(store, listen.listen, &web).await
         }
         Command::Serve { listen, web, db } => {
@@ -564,6 +574,44 @@ async fn open(url: &str) -> anyhow::Result<Arc<dyn Store>> {
 
 /// Loads the embedded reference data unless this version is already in the store. The
 /// version is checked before parsing so that a restart costs milliseconds.
+/// Generates the demo feed and stores it in batches, logging how many and how long.
+async fn load_demo_feed(store: &dyn Store) -> anyhow::Result<()> {
+    let started = Instant::now();
+    let data = dxhub_reference::ReferenceData::embedded()
+        .context("the reference data shipped in this binary is invalid")?;
+    let feed = tokio::task::spawn_blocking(move || {
+        demo_feed::generate(
+            &data,
+            dxhub_core::date::today_in_vietnam(),
+            demo_feed::DEFAULT_SNAPSHOTS,
+            demo_feed::DEFAULT_SEED,
+        )
+    })
+    .await
+    .context("generating the demo feed failed")?;
+    let generated_ms = started.elapsed().as_millis() as u64;
+    let snapshots = feed.len();
+    let mut feed = feed.into_iter();
+    loop {
+        let batch: Vec<_> = feed.by_ref().take(10_000).collect();
+        if batch.is_empty() {
+            break;
+        }
+        store
+            .ingest_dossiers(batch)
+            .await
+            .context("storing the demo feed failed")?;
+    }
+    tracing::info!(
+        snapshots,
+        dossiers = store.dossier_count().await?,
+        generated_ms,
+        ms = started.elapsed().as_millis() as u64,
+        "demo feed loaded (generated demo data, not official figures)"
+    );
+    Ok(())
+}
+
 async fn ensure_reference(store: &dyn Store) -> anyhow::Result<()> {
     let version = dxhub_reference::embedded_version();
     if store.reference_version().await?.as_deref() == Some(version.as_str()) {

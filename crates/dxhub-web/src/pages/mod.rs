@@ -22,13 +22,25 @@ mod home;
 mod manage;
 mod map;
 mod oidc;
+mod public_services;
 mod unit;
+
+/// Whether this process serves generated demo data (set with the [`AppState`]); every
+/// page then carries a banner saying so.
+static DEMO: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// Marks the pages of this process as showing demo data (or not).
+pub(crate) fn set_demo(on: bool) {
+    DEMO.store(on, std::sync::atomic::Ordering::Relaxed);
+}
 
 /// The page routes.
 pub fn routes() -> Router<AppState> {
     Router::new()
         .route("/", get(home::page))
         .route("/units/{code}", get(unit::page))
+        .route("/public-services", get(public_services::page))
+        .route("/public-services.csv", get(public_services::csv))
         .route("/login", get(account::login_page).post(account::login))
         .route("/logout", axum::routing::post(account::logout))
         .route("/auth/oidc/login", get(oidc::login))
@@ -181,6 +193,7 @@ impl PageCtx {
         html! {
             nav aria-label=(lang.t("Chính", "Main")) {
                 a href="/" { (lang.t("Bản đồ hành chính", "Administrative map")) }
+                a href="/public-services" { (lang.t("Dịch vụ công", "Public services")) }
                 @if let Some(code) = workspace {
                     a href={ "/manage/units/" (code) } { (lang.t("Đơn vị của tôi", "My unit")) }
                 }
@@ -242,6 +255,9 @@ impl PageCtx {
                                 @if lang == Lang::En { strong aria-current="true" { "English" } } @else { a href=(self.switch_href(Lang::En)) hreflang="en" { "English" } }
                             }
                         }
+                    }
+                    @if DEMO.load(std::sync::atomic::Ordering::Relaxed) {
+                        p.demo-banner role="note" { (lang.t("Dữ liệu minh họa (demo) — không phải số liệu chính thức", "Demo data — not official figures")) }
                     }
                     main #main { (body) }
                     footer {
