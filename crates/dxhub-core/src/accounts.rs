@@ -105,6 +105,13 @@ pub struct UnitContact {
     pub phone: String,
 }
 
+/// Whether `s` has the shape of an e-mail address: something, `@`, a domain with a dot.
+/// Deliverability is not checked here.
+pub fn looks_like_email(s: &str) -> bool {
+    s.split_once('@')
+        .is_some_and(|(local, domain)| !local.is_empty() && domain.contains('.'))
+}
+
 /// How sign-in failures slow down further attempts.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ThrottlePolicy {

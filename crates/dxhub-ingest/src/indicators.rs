@@ -128,6 +128,17 @@ impl YearMonth {
     }
 }
 
+impl YearMonth {
+    /// Reads the `YYYY-MM` text that [`Display`](fmt::Display) writes (how stores keep it).
+    pub fn parse(s: &str) -> Option<YearMonth> {
+        let (y, m) = s.split_once('-')?;
+        Some(YearMonth {
+            year: y.parse().ok()?,
+            month: m.parse().ok()?,
+        })
+    }
+}
+
 impl fmt::Display for YearMonth {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{:04}-{:02}", self.year, self.month)

@@ -157,12 +157,17 @@ fn snapshot_from_row(r: &Row) -> StoreResult<DossierSnapshot> {
     })
 }
 
-/// Reads a stored `YYYY-MM`.
-fn year_month(s: &str) -> Option<YearMonth> {
-    let (y, m) = s.split_once('-')?;
-    Some(YearMonth {
-        year: y.parse().ok()?,
-        month: m.parse().ok()?,
+/// The counters of an indicator row, in columns 2 to 8 of both indicator queries.
+fn cell_at(r: &Row) -> StoreResult<Cell> {
+    let n = |i: usize, what: &str| to_u64(r.try_get(i).map_err(db_err)?, what);
+    Ok(Cell {
+        received: n(2, "received")?,
+        online: n(3, "online")?,
+        end_to_end: n(4, "end_to_end")?,
+        completed: n(5, "completed")?,
+        completed_on_time: n(6, "completed_on_time")?,
+        online_payments: n(7, "online_payments")?,
+        online_payment_vnd: n(8, "online_payment_vnd")?,
     })
 }
 
@@ -173,17 +178,9 @@ fn row_from_db(r: &Row) -> StoreResult<IndicatorRow> {
     Ok(IndicatorRow {
         key: CellKey {
             province_code: ProvinceCode::parse(&p).ok_or_else(|| bad("province_code", &p))?,
-            month: year_month(&m).ok_or_else(|| bad("month", &m))?,
+            month: YearMonth::parse(&m).ok_or_else(|| bad("month", &m))?,
         },
-        cell: Cell {
-            received: n(2, "received")?,
-            online: n(3, "online")?,
-            end_to_end: n(4, "end_to_end")?,
-            completed: n(5, "completed")?,
-            completed_on_time: n(6, "completed_on_time")?,
-            online_payments: n(7, "online_payments")?,
-            online_payment_vnd: n(8, "online_payment_vnd")?,
-        },
+        cell: cell_at(r)?,
         services_online: n(9, "services online count")?,
     })
 }
@@ -430,15 +427,7 @@ impl DossierStore for PostgresStore {
                 Ok(GroupedRow {
                     unit: r.try_get(0).map_err(db_err)?,
                     period: r.try_get(1).map_err(db_err)?,
-                    cell: Cell {
-                        received: n(2, "received")?,
-                        online: n(3, "online")?,
-                        end_to_end: n(4, "end_to_end")?,
-                        completed: n(5, "completed")?,
-                        completed_on_time: n(6, "completed_on_time")?,
-                        online_payments: n(7, "online_payments")?,
-                        online_payment_vnd: n(8, "online_payment_vnd")?,
-                    },
+                    cell: cell_at(r)?,
                     services_online: n(9, "services online count")?,
                 })
             })

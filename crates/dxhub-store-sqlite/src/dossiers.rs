@@ -64,12 +64,17 @@ fn snapshot_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<DossierSnapshot>
     })
 }
 
-/// Reads a stored `YYYY-MM`.
-fn year_month(s: &str) -> Option<dxhub_ingest::YearMonth> {
-    let (y, m) = s.split_once('-')?;
-    Some(dxhub_ingest::YearMonth {
-        year: y.parse().ok()?,
-        month: m.parse().ok()?,
+/// The counters of an indicator row, in columns 2 to 8 of both indicator queries.
+fn cell_at(r: &rusqlite::Row<'_>) -> rusqlite::Result<dxhub_ingest::Cell> {
+    let n = |i: usize| r.get::<_, i64>(i).map(|v| v as u64);
+    Ok(dxhub_ingest::Cell {
+        received: n(2)?,
+        online: n(3)?,
+        end_to_end: n(4)?,
+        completed: n(5)?,
+        completed_on_time: n(6)?,
+        online_payments: n(7)?,
+        online_payment_vnd: n(8)?,
     })
 }
 
@@ -215,17 +220,9 @@ impl DossierStore for SqliteStore {
                     Ok(IndicatorRow {
                         key: dxhub_ingest::CellKey {
                             province_code: ProvinceCode::parse(&p).ok_or_else(|| bad("province_code", &p))?,
-                            month: year_month(&m).ok_or_else(|| bad("month", &m))?,
+                            month: dxhub_ingest::YearMonth::parse(&m).ok_or_else(|| bad("month", &m))?,
                         },
-                        cell: dxhub_ingest::Cell {
-                            received: n(2)?,
-                            online: n(3)?,
-                            end_to_end: n(4)?,
-                            completed: n(5)?,
-                            completed_on_time: n(6)?,
-                            online_payments: n(7)?,
-                            online_payment_vnd: n(8)?,
-                        },
+                        cell: cell_at(r)?,
                         services_online: n(9)?,
                     })
                 })
@@ -275,15 +272,7 @@ impl DossierStore for SqliteStore {
                     Ok(GroupedRow {
                         unit: r.get(0)?,
                         period: r.get(1)?,
-                        cell: dxhub_ingest::Cell {
-                            received: n(2)?,
-                            online: n(3)?,
-                            end_to_end: n(4)?,
-                            completed: n(5)?,
-                            completed_on_time: n(6)?,
-                            online_payments: n(7)?,
-                            online_payment_vnd: n(8)?,
-                        },
+                        cell: cell_at(r)?,
                         services_online: n(9)?,
                     })
                 })

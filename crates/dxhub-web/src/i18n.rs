@@ -32,14 +32,7 @@ impl Lang {
 
     /// The language remembered in the request's `lang` cookie.
     pub fn from_cookie(headers: &HeaderMap) -> Option<Lang> {
-        headers
-            .get_all(axum::http::header::COOKIE)
-            .iter()
-            .filter_map(|v| v.to_str().ok())
-            .flat_map(|v| v.split(';'))
-            .filter_map(|kv| kv.trim().split_once('='))
-            .find(|(k, _)| *k == "lang")
-            .and_then(|(_, v)| Lang::from_tag(v))
+        crate::auth::cookie(headers, "lang").and_then(Lang::from_tag)
     }
 
     /// Picks the Vietnamese or English text.

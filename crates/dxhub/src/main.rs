@@ -387,10 +387,7 @@ mod admin {
                     .map_err(anyhow::Error::msg)
                     .context("--scope")?;
                 let email = email.trim().to_lowercase();
-                if !email
-                    .split_once('@')
-                    .is_some_and(|(a, b)| !a.is_empty() && b.contains('.'))
-                {
+                if !dxhub_core::accounts::looks_like_email(&email) {
                     bail!("--email: '{email}' is not an e-mail address");
                 }
                 let store = open(&db.database).await?;

@@ -21,17 +21,6 @@ use crate::security::{
 
 const LOGIN_CSRF_COOKIE: &str = "dxhub_login_csrf";
 
-pub(super) fn cookie_value<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
-    headers
-        .get_all(header::COOKIE)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(';'))
-        .filter_map(|kv| kv.trim().split_once('='))
-        .find(|(k, _)| *k == name)
-        .map(|(_, v)| v)
-}
-
 /// Only local paths may be returned to after signing in (no open redirect).
 pub(super) fn safe_next(next: Option<&str>) -> String {
     match next {
@@ -130,7 +119,7 @@ pub async fn login(
     let email = field("email").to_lowercase();
     let next = safe_next(form.get("next").map(String::as_str));
     let given = form.get("csrf").map(String::as_str).unwrap_or("");
-    let expected = cookie_value(&headers, LOGIN_CSRF_COOKIE).unwrap_or("");
+    let expected = crate::auth::cookie(&headers, LOGIN_CSRF_COOKIE).unwrap_or("");
     let fresh = random_token(16);
     let retry = |error: &str, status: StatusCode| {
         let mut resp = ctx.render(

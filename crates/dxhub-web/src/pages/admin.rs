@@ -149,11 +149,7 @@ pub async fn create_user(
     let bad = |msg: String| Flash::Error(msg);
     let email = field(&f, "email").to_lowercase();
     let name = field(&f, "name").to_owned();
-    if !(email.len() <= 254
-        && email
-            .split_once('@')
-            .is_some_and(|(a, b)| !a.is_empty() && b.contains('.')))
-    {
+    if !(email.len() <= 254 && dxhub_core::accounts::looks_like_email(&email)) {
         return render_users(
             &state,
             &ctx,

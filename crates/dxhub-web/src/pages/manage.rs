@@ -135,12 +135,7 @@ pub fn validate_contact(f: &[(String, String)]) -> Result<UnitContact, ApiError>
             });
         }
     }
-    if !c.email.is_empty()
-        && !c
-            .email
-            .split_once('@')
-            .is_some_and(|(a, b)| !a.is_empty() && b.contains('.'))
-    {
+    if !c.email.is_empty() && !dxhub_core::accounts::looks_like_email(&c.email) {
         return Err(ApiError::Invalid {
             field: "email".into(),
             reason: format!("'{}' is not an e-mail address", c.email),

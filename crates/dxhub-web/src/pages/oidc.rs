@@ -9,10 +9,11 @@ use dxhub_core::accounts::User;
 use dxhub_core::audit::Change;
 use maud::html;
 
-use super::account::{cookie_header, cookie_value, safe_next, start_session};
+use super::account::{cookie_header, safe_next, start_session};
 use super::{PageCtx, PageError};
 use crate::AppState;
 use crate::auth::Caller;
+use crate::auth::cookie;
 use crate::error::ApiError;
 use crate::oidc::{CALLBACK_PATH, CallbackError, CallbackParams, Identity, PENDING_TTL};
 
@@ -213,7 +214,7 @@ async fn callback_inner(
         .as_ref()
         .ok_or_else(|| ctx.err(not_configured()))?;
     let params = callback_params(raw).map_err(|e| ctx.err(e))?;
-    let cookie = cookie_value(headers, OIDC_COOKIE);
+    let cookie = cookie(headers, OIDC_COOKIE);
     let (identity, next) = match oidc.finish(cookie, &params).await {
         Ok(done) => done,
         Err(e) => {
