@@ -307,6 +307,33 @@ pub enum Action<'a> {
         /// The unit's province code (for provinces and communes) or own code (ministries).
         province_or_ministry: &'a str,
     },
+    /// See a unit's reports, drafts included, and their evidence.
+    ViewReports {
+        /// Province or ministry.
+        level: crate::units::UnitLevel,
+        /// The unit's province code or ministry code.
+        province_or_ministry: &'a str,
+    },
+    /// Fill in a unit's report: values, XLSX upload, evidence; and submit it.
+    EditReport {
+        /// Province or ministry.
+        level: crate::units::UnitLevel,
+        /// The unit's province code or ministry code.
+        province_or_ministry: &'a str,
+    },
+    /// Verify a submitted report or return it with a comment.
+    ReviewReport,
+    /// Approve a verified report (locking it); never by the person who verified it.
+    ApproveReport {
+        /// Account id of the reviewer who verified it.
+        verified_by: Option<i64>,
+    },
+    /// Start a correcting revision of an approved report.
+    ReopenReport,
+    /// Publish (freeze) an edition of scores and ranks.
+    PublishEdition,
+    /// Read the methodology files.
+    ReadMethodologies,
     /// Push data from a source system.
     Ingest {
         /// What kind of data.
@@ -390,6 +417,28 @@ pub fn authorize(who: &Principal, what: &Action<'_>) -> Decision {
                     *role != Role::Reviewer
                         && covers_unit(*role, scope, coverage, *level, province_or_ministry)
                 }
+                Action::ViewReports {
+                    level,
+                    province_or_ministry,
+                } => covers_unit(*role, scope, coverage, *level, province_or_ministry),
+                Action::EditReport {
+                    level,
+                    province_or_ministry,
+                } => {
+                    matches!(role, Role::ProvinceOfficer | Role::MinistryOfficer)
+                        && covers_unit(*role, scope, coverage, *level, province_or_ministry)
+                }
+                Action::ReviewReport => *role == Role::Reviewer,
+                Action::ApproveReport { verified_by } => {
+                    matches!(role, Role::Reviewer | Role::Admin)
+                        && match who {
+                            Principal::User { id, .. } => *verified_by != Some(*id),
+                            _ => false,
+                        }
+                }
+                Action::ReopenReport => matches!(role, Role::Reviewer | Role::Admin),
+                Action::PublishEdition => *role == Role::Admin,
+                Action::ReadMethodologies => matches!(role, Role::Reviewer | Role::Admin),
                 Action::Ingest { .. } => false,
             };
             if ok { Allow } else { Deny }
@@ -444,6 +493,35 @@ mod tests {
         };
         assert_eq!(authorize(&officer, &ministry), Decision::Deny);
         assert_eq!(authorize(&officer, &Action::ManageUsers), Decision::Deny);
+    }
+
+    #[test]
+    fn reports_separate_filling_reviewing_and_approving() {
+        let officer = user(Role::ProvinceOfficer, Scope::Province("24".into()), &["24", "27"]);
+        let reviewer = user(Role::Reviewer, Scope::National, &[]);
+        let admin = user(Role::Admin, Scope::National, &[]);
+        let edit = |p| Action::EditReport {
+            level: UnitLevel::Province,
+            province_or_ministry: p,
+        };
+        assert_eq!(authorize(&officer, &edit("24")), Decision::Allow);
+        assert_eq!(authorize(&officer, &edit("01")), Decision::Deny);
+        assert_eq!(authorize(&reviewer, &edit("24")), Decision::Deny);
+        assert_eq!(authorize(&admin, &edit("24")), Decision::Deny);
+        assert_eq!(authorize(&officer, &Action::ReviewReport), Decision::Deny);
+        assert_eq!(authorize(&reviewer, &Action::ReviewReport), Decision::Allow);
+        let approve = |by| Action::ApproveReport { verified_by: by };
+        assert_eq!(authorize(&officer, &approve(Some(7))), Decision::Deny);
+        // The reviewer in `user` has id 1: who verified may not also approve.
+        assert_eq!(authorize(&reviewer, &approve(Some(1))), Decision::Deny);
+        assert_eq!(authorize(&reviewer, &approve(Some(7))), Decision::Allow);
+        assert_eq!(authorize(&admin, &approve(Some(7))), Decision::Allow);
+        assert_eq!(authorize(&admin, &Action::PublishEdition), Decision::Allow);
+        assert_eq!(authorize(&reviewer, &Action::PublishEdition), Decision::Deny);
+        assert_eq!(
+            authorize(&Principal::Anonymous, &Action::ReviewReport),
+            Decision::NeedsSignIn
+        );
     }
 
     #[test]

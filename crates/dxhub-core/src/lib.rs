@@ -4,6 +4,7 @@ pub mod accounts;
 pub mod audit;
 pub mod auth;
 pub mod date;
+pub mod reports;
 pub mod units;
 
 pub use date::{Date, parse_date};

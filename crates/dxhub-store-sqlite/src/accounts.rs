@@ -15,7 +15,7 @@ use rusqlite::{Connection, OptionalExtension, Row, Transaction, TransactionBehav
 
 use crate::{SqliteStore, db_err};
 
-fn corrupt<E: std::fmt::Display>(e: E) -> rusqlite::Error {
+pub(crate) fn corrupt<E: std::fmt::Display>(e: E) -> rusqlite::Error {
     rusqlite::Error::FromSqlConversionFailure(
         0,
         rusqlite::types::Type::Text,
@@ -89,7 +89,7 @@ fn audit_from_row(r: &Row<'_>) -> rusqlite::Result<AuditEntry> {
 }
 
 /// Appends `change` after the recorded head, inside the caller's transaction.
-fn append(tx: &Transaction<'_>, change: Change) -> StoreResult<AuditEntry> {
+pub(crate) fn append(tx: &Transaction<'_>, change: Change) -> StoreResult<AuditEntry> {
     let head: Option<(i64, String)> = tx
         .query_row("SELECT seq, hash FROM audit_head WHERE id = 1", [], |r| {
             Ok((r.get(0)?, r.get(1)?))
@@ -124,7 +124,7 @@ fn append(tx: &Transaction<'_>, change: Change) -> StoreResult<AuditEntry> {
 }
 
 /// Runs `f` in an IMMEDIATE transaction with the change's audit entry appended.
-fn audited<T>(
+pub(crate) fn audited<T>(
     conn: &mut Connection,
     change: Change,
     f: impl FnOnce(&Transaction<'_>) -> StoreResult<T>,
@@ -134,7 +134,7 @@ fn audited<T>(
 
 /// Like [`audited`], but `f` may name the audit object once it knows it (the id of a row
 /// it created).
-fn audited_as<T>(
+pub(crate) fn audited_as<T>(
     conn: &mut Connection,
     mut change: Change,
     f: impl FnOnce(&Transaction<'_>) -> StoreResult<(T, Option<String>)>,
@@ -151,7 +151,7 @@ fn audited_as<T>(
     Ok(out)
 }
 
-fn unique_violation(e: &rusqlite::Error) -> bool {
+pub(crate) fn unique_violation(e: &rusqlite::Error) -> bool {
     matches!(e, rusqlite::Error::SqliteFailure(f, _) if f.extended_code == rusqlite::ffi::SQLITE_CONSTRAINT_UNIQUE)
 }
 

@@ -16,6 +16,7 @@ use rusqlite::{Connection, OpenFlags, OptionalExtension, params};
 
 mod accounts;
 mod dossiers;
+mod reports;
 
 mod migrations {
     refinery::embed_migrations!("migrations");

@@ -10,6 +10,12 @@ use dxhub_core::audit::{AuditEntry, Change};
 use dxhub_core::units::{LineageEntry, Unit, UnitKey, UnitLevel};
 use dxhub_reference::ReferenceData;
 
+pub mod reports;
+pub use reports::{
+    ApprovedReport, Edition, Evidence, NewEdition, NewEvidence, Report, ReportFilter,
+    ReportStore, ReportedValue, ValueChange,
+};
+
 /// Why a store operation failed.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -448,7 +454,7 @@ pub fn fold_batch(
 
 /// A complete dxhub store: every role trait joined.
 #[async_trait]
-pub trait Store: UnitStore + AccountStore + DossierStore {
+pub trait Store: UnitStore + AccountStore + DossierStore + ReportStore {
     /// The backend's name for logs ("sqlite", "postgres").
     fn backend(&self) -> &'static str;
 
