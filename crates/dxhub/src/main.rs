@@ -11,6 +11,7 @@ use dxhub_store::{ReferenceLoad, Store};
 
 mod demo_feed;
 mod dossiers;
+mod index_cli;
 
 /// dxhub — đo lường chuyển đổi số quốc gia / measuring national digital transformation.
 #[derive(Parser)]
@@ -71,6 +72,11 @@ enum Command {
     Audit {
         #[command(subcommand)]
         what: AuditCmd,
+    },
+    /// Indicator methodologies and scores (nothing stored).
+    Index {
+        #[command(subcommand)]
+        what: index_cli::IndexCmd,
     },
 }
 
@@ -346,6 +352,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Audit {
             what: AuditCmd::Verify { db },
         } => admin::audit_verify(&db.database).await,
+        Command::Index { what } => index_cli::run(what),
     }
 }
 
