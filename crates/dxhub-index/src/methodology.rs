@@ -419,6 +419,13 @@ impl Ctx<'_> {
         mut taken: impl Iterator<Item = &'a String>,
     ) -> Result<(), LoadError> {
         let c = code.get_ref();
+        if what != "group" && !is_name(c) {
+            return self.err(
+                code.span(),
+                key,
+                format!("'{c}' cannot be used in formulas: use a letter or '_' first, then letters, digits or '_'"),
+            );
+        }
         if !is_code(c) {
             return self.err(code.span(), key, format!("'{c}' is not a valid code"));
         }
@@ -437,6 +444,12 @@ fn is_code(s: &str) -> bool {
             s,
             "and" | "or" | "null" | "missing" | "min" | "max" | "if" | "ratio"
         )
+}
+
+/// Whether `s` can be referred to in a formula: `[A-Za-z_][A-Za-z0-9_]*`.
+fn is_name(s: &str) -> bool {
+    s.starts_with(|c: char| c.is_ascii_alphabetic() || c == '_')
+        && s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
 }
 
 fn same_points(a: f64, b: f64) -> bool {
@@ -813,12 +826,17 @@ const SHIPPED: [(&str, &str); 3] = [
     ),
 ];
 
-/// Every shipped methodology, loaded (they are tested to load).
+/// Every shipped methodology, loaded once (they are tested to load).
 pub fn shipped() -> Vec<Methodology> {
-    SHIPPED
-        .iter()
-        .map(|(file, text)| load(file, text).unwrap_or_else(|e| panic!("shipped methodology: {e}")))
-        .collect()
+    static LOADED: std::sync::LazyLock<Vec<Methodology>> = std::sync::LazyLock::new(|| {
+        SHIPPED
+            .iter()
+            .map(|(file, text)| {
+                load(file, text).unwrap_or_else(|e| panic!("shipped methodology: {e}"))
+            })
+            .collect()
+    });
+    LOADED.clone()
 }
 
 /// The shipped methodology with this id.

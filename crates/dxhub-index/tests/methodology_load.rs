@@ -136,6 +136,8 @@ fn every_load_error_is_located() {
     let ind_line = BASE.lines().position(|x| x == "code = \"b\"").unwrap() + 1;
     assert!(l < ind_line);
     refused(&t, ind_line, "indicators[1].code", "already declared");
+    let (t, l) = edit("code = \"b\"", 0, "code = \"1.1\"");
+    refused(&t, l, "indicators[1].code", "cannot be used in formulas");
     let (t, l) = edit("version = 1", 0, "version = 0");
     refused(&t, l, "version", "positive integer");
     let (t, l) = edit("points = 6", 0, "points = -6");
