@@ -307,6 +307,8 @@ pub enum Action<'a> {
         /// The unit's province code (for provinces and communes) or own code (ministries).
         province_or_ministry: &'a str,
     },
+    /// List the reports one works on (officers, reviewers, administrators).
+    ListReports,
     /// See a unit's reports, drafts included, and their evidence.
     ViewReports {
         /// Province or ministry.
@@ -417,6 +419,7 @@ pub fn authorize(who: &Principal, what: &Action<'_>) -> Decision {
                     *role != Role::Reviewer
                         && covers_unit(*role, scope, coverage, *level, province_or_ministry)
                 }
+                Action::ListReports => !matches!(role, Role::TeamLeader),
                 Action::ViewReports {
                     level,
                     province_or_ministry,
@@ -497,7 +500,11 @@ mod tests {
 
     #[test]
     fn reports_separate_filling_reviewing_and_approving() {
-        let officer = user(Role::ProvinceOfficer, Scope::Province("24".into()), &["24", "27"]);
+        let officer = user(
+            Role::ProvinceOfficer,
+            Scope::Province("24".into()),
+            &["24", "27"],
+        );
         let reviewer = user(Role::Reviewer, Scope::National, &[]);
         let admin = user(Role::Admin, Scope::National, &[]);
         let edit = |p| Action::EditReport {
@@ -517,7 +524,10 @@ mod tests {
         assert_eq!(authorize(&reviewer, &approve(Some(7))), Decision::Allow);
         assert_eq!(authorize(&admin, &approve(Some(7))), Decision::Allow);
         assert_eq!(authorize(&admin, &Action::PublishEdition), Decision::Allow);
-        assert_eq!(authorize(&reviewer, &Action::PublishEdition), Decision::Deny);
+        assert_eq!(
+            authorize(&reviewer, &Action::PublishEdition),
+            Decision::Deny
+        );
         assert_eq!(
             authorize(&Principal::Anonymous, &Action::ReviewReport),
             Decision::NeedsSignIn

@@ -222,9 +222,18 @@ pub const EVIDENCE_KINDS: [(&str, &str); 9] = [
     ("jpg", "image/jpeg"),
     ("jpeg", "image/jpeg"),
     ("webp", "image/webp"),
-    ("docx", "application/vnd.openxmlformats-officedocument.wordprocessingml.document"),
-    ("xlsx", "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"),
-    ("pptx", "application/vnd.openxmlformats-officedocument.presentationml.presentation"),
+    (
+        "docx",
+        "application/vnd.openxmlformats-officedocument.wordprocessingml.document",
+    ),
+    (
+        "xlsx",
+        "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+    ),
+    (
+        "pptx",
+        "application/vnd.openxmlformats-officedocument.presentationml.presentation",
+    ),
     ("odt", "application/vnd.oasis.opendocument.text"),
 ];
 
@@ -331,9 +340,17 @@ mod tests {
                 .unwrap_err()
                 .contains("not an accepted kind")
         );
-        assert!(evidence_media_type("a.png", b"").unwrap_err().contains("empty"));
+        assert!(
+            evidence_media_type("a.png", b"")
+                .unwrap_err()
+                .contains("empty")
+        );
         let big = vec![b'%'; EVIDENCE_MAX_BYTES + 1];
-        assert!(evidence_media_type("a.pdf", &big).unwrap_err().contains("at most"));
+        assert!(
+            evidence_media_type("a.pdf", &big)
+                .unwrap_err()
+                .contains("at most")
+        );
         assert_eq!(
             evidence_media_type("Bao cao.DOCX", b"PK\x03\x04rest"),
             Ok(EVIDENCE_KINDS[5].1)

@@ -43,6 +43,14 @@ pub const GEO_PROVINCES_63: &str =
 pub const GEO_PROVINCES_34: &str =
     include_str!("../../../data/reference/geo/vn_provinces_34_post2025.geojson");
 
+/// The published DTI 2022 provincial ranking (rank of all 63 provinces, totals of the top
+/// five), from dti.gov.vn via `data/reference/dti` (see its SOURCES.md).
+pub const DTI_2022_RANKING: &str =
+    include_str!("../../../data/reference/dti/dti_2022_province_ranking.csv");
+
+/// Where the DTI 2022 ranking was published.
+pub const DTI_2022_SOURCE: &str = "https://dti.gov.vn/xep-hang-2022 (Bộ Thông tin và Truyền thông)";
+
 /// The attribution shown wherever the boundaries are drawn.
 pub const GEO_ATTRIBUTION: &str = "Ranh giới tỉnh: Open Development Vietnam (qua TaliaCao/Vietnam-Shape-Map, MIT); mã và tên: GSO";
 

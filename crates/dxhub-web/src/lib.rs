@@ -23,6 +23,8 @@ pub mod oidc;
 mod pages;
 pub mod params;
 pub mod public_services;
+pub mod reports;
+pub mod scores;
 pub mod security;
 
 pub use maps::Maps;

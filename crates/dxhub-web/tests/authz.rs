@@ -183,22 +183,48 @@ impl World {
         form: &[(&str, &str)],
     ) -> (StatusCode, String, Option<String>) {
         let c = &self.creds.iter().find(|(w, _)| *w == who).unwrap().1;
-        let mut req = Request::builder().method(method.clone()).uri(uri);
+        let body = if method == Method::POST {
+            let mut s = form_urlencoded_pairs(form);
+            if !c.csrf.is_empty() {
+                s.push_str(&format!("&csrf={}", c.csrf));
+            }
+            Some((
+                "application/x-www-form-urlencoded".to_owned(),
+                s.into_bytes(),
+            ))
+        } else {
+            None
+        };
+        let (status, bytes, location) = self.call_raw(who, method, uri, body).await;
+        (
+            status,
+            String::from_utf8_lossy(&bytes).into_owned(),
+            location,
+        )
+    }
+
+    /// A request with any body (e.g. multipart), as `who`.
+    async fn call_raw(
+        &self,
+        who: Who,
+        method: Method,
+        uri: &str,
+        body: Option<(String, Vec<u8>)>,
+    ) -> (StatusCode, Vec<u8>, Option<String>) {
+        let c = &self.creds.iter().find(|(w, _)| *w == who).unwrap().1;
+        let mut req = Request::builder().method(method).uri(uri);
         if let Some(cookie) = &c.cookie {
             req = req.header(header::COOKIE, cookie);
         }
         if let Some(b) = &c.bearer {
             req = req.header(header::AUTHORIZATION, format!("Bearer {b}"));
         }
-        let body = if method == Method::POST {
-            req = req.header(header::CONTENT_TYPE, "application/x-www-form-urlencoded");
-            let mut s = form_urlencoded_pairs(form);
-            if !c.csrf.is_empty() {
-                s.push_str(&format!("&csrf={}", c.csrf));
+        let body = match body {
+            Some((content_type, bytes)) => {
+                req = req.header(header::CONTENT_TYPE, content_type);
+                Body::from(bytes)
             }
-            Body::from(s)
-        } else {
-            Body::empty()
+            None => Body::empty(),
         };
         let resp = router(self.state.clone())
             .oneshot(req.body(body).unwrap())
@@ -209,16 +235,24 @@ impl World {
             .headers()
             .get(header::LOCATION)
             .map(|v| v.to_str().unwrap().to_owned());
-        let text = String::from_utf8(
-            resp.into_body()
-                .collect()
-                .await
-                .unwrap()
-                .to_bytes()
-                .to_vec(),
-        )
-        .unwrap();
-        (status, text, location)
+        let bytes = resp
+            .into_body()
+            .collect()
+            .await
+            .unwrap()
+            .to_bytes()
+            .to_vec();
+        (status, bytes, location)
+    }
+
+    fn csrf(&self, who: Who) -> String {
+        self.creds
+            .iter()
+            .find(|(w, _)| *w == who)
+            .unwrap()
+            .1
+            .csrf
+            .clone()
     }
 
     async fn audit_len(&self) -> usize {
@@ -277,6 +311,34 @@ fn post(uri: &str, form: Vec<(&'static str, String)>, allowed: &[Who], ok: Statu
         ok,
         audited: 1,
     }
+}
+
+const REPORT_24: &str = "/reports/dti-province-2025/2025/24";
+const MAIN_2025: [&str; 8] = [
+    "nhan_thuc_so",
+    "the_che_so",
+    "ha_tang_so",
+    "nhan_luc_so",
+    "an_toan_thong_tin_mang",
+    "hd_chinh_quyen_so",
+    "hd_kinh_te_so",
+    "hd_xa_hoi_so",
+];
+
+fn all_values(v: &str) -> Vec<(&'static str, String)> {
+    MAIN_2025
+        .iter()
+        .map(|c| {
+            (
+                &*Box::leak(format!("value:{c}").into_boxed_str()),
+                v.to_owned(),
+            )
+        })
+        .collect()
+}
+
+fn step(step: &str, expected: &str) -> Vec<(&'static str, String)> {
+    vec![("step", step.into()), ("expected", expected.into())]
 }
 
 #[tokio::test]
@@ -361,6 +423,57 @@ async fn every_endpoint_times_every_role() {
             vec![],
             &[Admin],
             StatusCode::OK,
+        ),
+        // Reports: the unit fills in, a reviewer verifies, someone else approves.
+        get(
+            "/reports",
+            &[Officer24, Officer01, MinistryBtc, Reviewer, Admin],
+        ),
+        get(REPORT_24, &[Officer24, Reviewer, Admin]),
+        get(
+            &format!("{REPORT_24}/template.xlsx"),
+            &[Officer24, Reviewer, Admin],
+        ),
+        Case {
+            // The first save also opens the report: two audit entries.
+            audited: 2,
+            ..post(
+                &format!("{REPORT_24}/values"),
+                all_values("0.8"),
+                &[Officer24],
+                StatusCode::OK,
+            )
+        },
+        post(
+            &format!("{REPORT_24}/step"),
+            step("submit", "draft"),
+            &[Officer24],
+            StatusCode::OK,
+        ),
+        post(
+            &format!("{REPORT_24}/step"),
+            step("verify", "submitted"),
+            &[Reviewer],
+            StatusCode::OK,
+        ),
+        // The reviewer who verified may not approve: the administrator does.
+        post(
+            &format!("{REPORT_24}/step"),
+            step("approve", "verified"),
+            &[Admin],
+            StatusCode::OK,
+        ),
+        get("/admin/methodologies", &[Reviewer, Admin]),
+        get("/admin/methodologies/dti-province-2022", &[Reviewer, Admin]),
+        get("/rankings/live/dti-province-2025/2025", &[Reviewer, Admin]),
+        post(
+            "/rankings/live/dti-province-2025/2025/publish",
+            vec![
+                ("title_vi", "DTI 2025 thử".into()),
+                ("title_en", "DTI 2025 test".into()),
+            ],
+            &[Admin],
+            StatusCode::SEE_OTHER,
         ),
     ];
     for case in &cases {
@@ -566,4 +679,444 @@ async fn bad_contact_fields_are_named_and_nothing_is_saved() {
             .unwrap()
             .is_none()
     );
+}
+
+/// A multipart/form-data body with text fields and one file.
+fn multipart(fields: &[(&str, &str)], file: (&str, &[u8])) -> (String, Vec<u8>) {
+    let boundary = "dxhubTestBoundary7MA4YWxkTrZu0gW";
+    let mut body = Vec::new();
+    for (k, v) in fields {
+        body.extend_from_slice(
+            format!("--{boundary}\r\nContent-Disposition: form-data; name=\"{k}\"\r\n\r\n{v}\r\n")
+                .as_bytes(),
+        );
+    }
+    body.extend_from_slice(
+        format!(
+            "--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"{}\"\r\nContent-Type: application/octet-stream\r\n\r\n",
+            file.0
+        )
+        .as_bytes(),
+    );
+    body.extend_from_slice(file.1);
+    body.extend_from_slice(format!("\r\n--{boundary}--\r\n").as_bytes());
+    (format!("multipart/form-data; boundary={boundary}"), body)
+}
+
+/// A filled-in template as a unit would send it: the information sheet names the report,
+/// the values sheet holds `rows` (code, value cell).
+fn filled_template(unit: &str, rows: &[(&str, Option<&str>, Option<f64>)]) -> Vec<u8> {
+    let mut wb = rust_xlsxwriter::Workbook::new();
+    let ws = wb.add_worksheet();
+    ws.set_name("Giá trị").unwrap();
+    for (c, h) in ["Mã", "Chỉ tiêu", "Đơn vị tính", "Giá trị", "Ghi chú"]
+        .iter()
+        .enumerate()
+    {
+        ws.write(0, c as u16, *h).unwrap();
+    }
+    for (i, (code, text, number)) in rows.iter().enumerate() {
+        let r = i as u32 + 1;
+        ws.write(r, 0, *code).unwrap();
+        if let Some(t) = text {
+            ws.write(r, 3, *t).unwrap();
+        }
+        if let Some(n) = number {
+            ws.write(r, 3, *n).unwrap();
+        }
+    }
+    let info = wb.add_worksheet();
+    info.set_name("Thông tin").unwrap();
+    for (r, v) in ["dti-province-2025", "1", "2025", unit].iter().enumerate() {
+        info.write(r as u32, 0, "x").unwrap();
+        info.write(r as u32, 1, *v).unwrap();
+    }
+    wb.save_to_buffer().unwrap()
+}
+
+fn score_of(page: &str, unit_name: &str) -> String {
+    // The table row of the unit: the score is the first 4-decimal number after its name.
+    let at = page
+        .find(unit_name)
+        .unwrap_or_else(|| panic!("{unit_name} not on the page"));
+    let rest = &page[at..];
+    let re_start = rest
+        .char_indices()
+        .find(|(i, _)| {
+            rest[*i..].len() > 6
+                && rest[*i..].as_bytes()[0].is_ascii_digit()
+                && rest[*i..].as_bytes()[1] == b'.'
+                && rest[*i + 2..*i + 6].bytes().all(|b| b.is_ascii_digit())
+        })
+        .map(|(i, _)| i)
+        .unwrap();
+    rest[re_start..re_start + 6].to_owned()
+}
+
+#[tokio::test]
+async fn reports_from_form_xlsx_and_evidence_to_a_frozen_edition() {
+    use Who::*;
+    let w = world().await;
+    let r24 = REPORT_24;
+    let r01 = "/reports/dti-province-2025/2025/01";
+    let key24 = dxhub_core::reports::ReportKey {
+        methodology: "dti-province-2025".into(),
+        period: "2025".into(),
+        level: dxhub_core::units::UnitLevel::Province,
+        unit: "24".into(),
+    };
+
+    // Bad values are named by field and nothing is stored.
+    let (status, body, _) = w
+        .call(
+            Officer24,
+            Method::POST,
+            &format!("{r24}/values"),
+            &[
+                ("value:nhan_thuc_so", "abc"),
+                ("value:the_che_so", "1.5"),
+                ("value:khong_co", "1"),
+            ],
+        )
+        .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+    for field in ["value:nhan_thuc_so", "value:the_che_so", "value:khong_co"] {
+        assert!(body.contains(field), "{field} named in: {body}");
+    }
+    assert!(w.store.current_report(&key24).await.unwrap().is_none());
+
+    // Values as people type them: a percentage and a decimal comma.
+    let mut form: Vec<(String, String)> = MAIN_2025
+        .iter()
+        .map(|c| (format!("value:{c}"), "0,8".to_string()))
+        .collect();
+    form[0].1 = "80%".into();
+    let form_ref: Vec<(&str, &str)> = form.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    let (status, body, _) = w
+        .call(Officer24, Method::POST, &format!("{r24}/values"), &form_ref)
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let report = w.store.current_report(&key24).await.unwrap().unwrap();
+    let values = w.store.report_values(report.id).await.unwrap();
+    assert_eq!(values.len(), 8);
+    assert!(
+        values.iter().all(|v| (v.value - 0.8).abs() < 1e-12),
+        "{values:?}"
+    );
+
+    // Province 01 fills in by XLSX: the template downloads, a bad cell is located, a good
+    // file is applied.
+    let (status, bytes, _) = w
+        .call_raw(
+            Officer01,
+            Method::GET,
+            &format!("{r01}/template.xlsx"),
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    {
+        use calamine::Reader;
+        let mut book: calamine::Xlsx<_> = calamine::Xlsx::new(std::io::Cursor::new(bytes)).unwrap();
+        let range = book.worksheet_range("Giá trị").unwrap();
+        assert_eq!(range.get_value((0, 0)).unwrap().to_string(), "Mã");
+        assert_eq!(range.get_value((1, 0)).unwrap().to_string(), "nhan_thuc_so");
+    }
+    let csrf01 = w.csrf(Officer01);
+    let mut rows: Vec<(&str, Option<&str>, Option<f64>)> =
+        MAIN_2025.iter().map(|c| (*c, None, Some(0.6))).collect();
+    rows[2] = ("ha_tang_so", Some("nhiều"), None);
+    let (ct, body) = multipart(
+        &[("csrf", &csrf01)],
+        ("dti.xlsx", &filled_template("01", &rows)),
+    );
+    let (status, page, _) = w
+        .call_raw(
+            Officer01,
+            Method::POST,
+            &format!("{r01}/xlsx"),
+            Some((ct, body)),
+        )
+        .await;
+    let page = String::from_utf8(page).unwrap();
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{page}");
+    assert!(
+        page.contains("sheet &#39;Giá trị&#39;, row 4, column D")
+            || page.contains("sheet 'Giá trị', row 4, column D"),
+        "{page}"
+    );
+    // A file made for another unit is refused.
+    rows[2] = ("ha_tang_so", None, Some(0.6));
+    let (ct, body) = multipart(
+        &[("csrf", &csrf01)],
+        ("dti.xlsx", &filled_template("24", &rows)),
+    );
+    let (status, _, _) = w
+        .call_raw(
+            Officer01,
+            Method::POST,
+            &format!("{r01}/xlsx"),
+            Some((ct, body)),
+        )
+        .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    let (ct, body) = multipart(
+        &[("csrf", &csrf01)],
+        ("dti.xlsx", &filled_template("01", &rows)),
+    );
+    let (status, page, _) = w
+        .call_raw(
+            Officer01,
+            Method::POST,
+            &format!("{r01}/xlsx"),
+            Some((ct, body)),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{}", String::from_utf8_lossy(&page));
+
+    // Evidence: checked by content, stored with its checksum, visible to whom may see it.
+    let pdf = b"%PDF-1.7\n1 0 obj\n<<>>\nendobj\ntrailer\n%%EOF\n".to_vec();
+    let (ct, body) = multipart(
+        &[("csrf", &csrf01), ("element", "nhan_thuc_so")],
+        ("Quyết định.pdf", &pdf),
+    );
+    let (status, _, _) = w
+        .call_raw(
+            Officer01,
+            Method::POST,
+            &format!("{r01}/evidence"),
+            Some((ct, body)),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    let (ct, body) = multipart(&[("csrf", &csrf01)], ("fake.pdf", b"MZ\x90\x00binary"));
+    let (status, _, _) = w
+        .call_raw(
+            Officer01,
+            Method::POST,
+            &format!("{r01}/evidence"),
+            Some((ct, body)),
+        )
+        .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    let key01 = dxhub_core::reports::ReportKey {
+        unit: "01".into(),
+        ..key24.clone()
+    };
+    let r01_id = w.store.current_report(&key01).await.unwrap().unwrap().id;
+    let files = w.store.evidence(r01_id).await.unwrap();
+    assert_eq!(files.len(), 1);
+    assert_eq!(files[0].sha256, dxhub_core::reports::sha256_hex(&pdf));
+    let ev = format!("/evidence/{}", files[0].id);
+    assert_eq!(
+        w.call_raw(Officer24, Method::GET, &ev, None).await.0,
+        StatusCode::FORBIDDEN
+    );
+    let (status, got, _) = w.call_raw(Reviewer, Method::GET, &ev, None).await;
+    assert_eq!((status, got), (StatusCode::OK, pdf));
+
+    // The workflow: nobody skips a step, and the verifier does not approve.
+    for (r, officer) in [(r24, Officer24), (r01, Officer01)] {
+        let (s, b, _) = w
+            .call(
+                Reviewer,
+                Method::POST,
+                &format!("{r}/step"),
+                &[("step", "verify"), ("expected", "draft")],
+            )
+            .await;
+        assert_eq!(s, StatusCode::CONFLICT, "verify a draft: {b}");
+        let (s, b, _) = w
+            .call(
+                officer,
+                Method::POST,
+                &format!("{r}/step"),
+                &[("step", "submit"), ("expected", "draft")],
+            )
+            .await;
+        assert_eq!(s, StatusCode::OK, "{b}");
+        let (s, _, _) = w
+            .call(
+                officer,
+                Method::POST,
+                &format!("{r}/step"),
+                &[("step", "verify"), ("expected", "submitted")],
+            )
+            .await;
+        assert_eq!(s, StatusCode::FORBIDDEN, "an officer cannot verify");
+        let (s, _, _) = w
+            .call(
+                officer,
+                Method::POST,
+                &format!("{r}/values"),
+                &[("value:nhan_thuc_so", "0.1")],
+            )
+            .await;
+        assert_eq!(
+            s,
+            StatusCode::CONFLICT,
+            "a submitted report is not editable"
+        );
+        let (s, b, _) = w
+            .call(
+                Reviewer,
+                Method::POST,
+                &format!("{r}/step"),
+                &[("step", "verify"), ("expected", "submitted")],
+            )
+            .await;
+        assert_eq!(s, StatusCode::OK, "{b}");
+        let (s, _, _) = w
+            .call(
+                officer,
+                Method::POST,
+                &format!("{r}/step"),
+                &[("step", "approve"), ("expected", "verified")],
+            )
+            .await;
+        assert_eq!(s, StatusCode::FORBIDDEN, "an officer cannot approve");
+        let (s, _, _) = w
+            .call(
+                Reviewer,
+                Method::POST,
+                &format!("{r}/step"),
+                &[("step", "approve"), ("expected", "verified")],
+            )
+            .await;
+        assert_eq!(s, StatusCode::FORBIDDEN, "the verifier cannot approve");
+        let (s, b, _) = w
+            .call(
+                Admin,
+                Method::POST,
+                &format!("{r}/step"),
+                &[("step", "approve"), ("expected", "verified")],
+            )
+            .await;
+        assert_eq!(s, StatusCode::OK, "{b}");
+    }
+    // Approved values are locked for everyone.
+    let (s, _, _) = w
+        .call(
+            Officer24,
+            Method::POST,
+            &format!("{r24}/values"),
+            &[("value:nhan_thuc_so", "0.1")],
+        )
+        .await;
+    assert_eq!(s, StatusCode::CONFLICT);
+    let (s, _, _) = w
+        .call(
+            Reviewer,
+            Method::POST,
+            &format!("{r24}/values"),
+            &[("value:nhan_thuc_so", "0.1")],
+        )
+        .await;
+    assert_eq!(s, StatusCode::FORBIDDEN);
+    let (s, _, _) = w
+        .call(
+            Officer01,
+            Method::POST,
+            &format!("{r01}/evidence/1/delete"),
+            &[],
+        )
+        .await;
+    assert_ne!(s, StatusCode::OK);
+    let values_after = w.store.report_values(report.id).await.unwrap();
+    assert_eq!(values_after, values, "approved values unchanged");
+
+    // Publish: 24 scores 0.8000 (all main values 0.8), 01 scores 0.6000.
+    let (s, _, location) = w
+        .call(
+            Admin,
+            Method::POST,
+            "/rankings/live/dti-province-2025/2025/publish",
+            &[("title_vi", "DTI 2025"), ("title_en", "DTI 2025")],
+        )
+        .await;
+    assert_eq!(s, StatusCode::SEE_OTHER);
+    let edition = location.unwrap();
+    let (s, page, _) = w.call(Who::Anonymous, Method::GET, &edition, &[]).await;
+    assert_eq!(s, StatusCode::OK, "an edition is public");
+    assert_eq!(score_of(&page, "Bắc Ninh"), "0.8000");
+    assert_eq!(score_of(&page, "Hà Nội"), "0.6000");
+    let (_, csv_before, _) = w
+        .call(
+            Who::Anonymous,
+            Method::GET,
+            &format!("{edition}/csv?tab=table"),
+            &[],
+        )
+        .await;
+    assert!(
+        csv_before.starts_with("rank,unit_code,unit_name,score,nhan_thuc_so"),
+        "{csv_before}"
+    );
+
+    // A correction: reopened as revision 2, changed, approved again.
+    let (s, b, _) = w
+        .call(
+            Reviewer,
+            Method::POST,
+            &format!("{r24}/reopen"),
+            &[("reason", "sai số liệu hạ tầng")],
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{b}");
+    let (s, b, _) = w
+        .call(
+            Officer24,
+            Method::POST,
+            &format!("{r24}/values"),
+            &[("value:nhan_thuc_so", "0.5")],
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{b}");
+    for (who, st, exp) in [
+        (Officer24, "submit", "draft"),
+        (Reviewer, "verify", "submitted"),
+        (Admin, "approve", "verified"),
+    ] {
+        let (s, b, _) = w
+            .call(
+                who,
+                Method::POST,
+                &format!("{r24}/step"),
+                &[("step", st), ("expected", exp)],
+            )
+            .await;
+        assert_eq!(s, StatusCode::OK, "{st}: {b}");
+    }
+    let revisions = w.store.report_revisions(&key24).await.unwrap();
+    assert_eq!(revisions.len(), 2);
+    assert_eq!(
+        w.store.report_values(revisions[0].id).await.unwrap(),
+        values,
+        "revision 1 kept"
+    );
+    // A new computation shows the correction: 0.8 − 0.3 × 100 / 1000.
+    let (_, live, _) = w
+        .call(
+            Reviewer,
+            Method::GET,
+            "/rankings/live/dti-province-2025/2025",
+            &[],
+        )
+        .await;
+    assert_eq!(score_of(&live, "Bắc Ninh"), "0.7700");
+    // The edition renders the same numbers as before.
+    let (_, page_after, _) = w.call(Who::Anonymous, Method::GET, &edition, &[]).await;
+    assert_eq!(score_of(&page_after, "Bắc Ninh"), "0.8000");
+    let (_, csv_after, _) = w
+        .call(
+            Who::Anonymous,
+            Method::GET,
+            &format!("{edition}/csv?tab=table"),
+            &[],
+        )
+        .await;
+    assert_eq!(csv_after, csv_before);
+
+    let (chain, head) = w.store.audit_chain().await.unwrap();
+    verify_chain(&chain, head.as_ref().map(|(s, h)| (*s, h.as_str()))).unwrap();
 }

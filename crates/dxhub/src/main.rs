@@ -617,6 +617,17 @@ async fn load_demo_feed(store: &dyn Store) -> anyhow::Result<()> {
 }
 
 async fn ensure_reference(store: &dyn Store) -> anyhow::Result<()> {
+    load_reference_if_new(store).await?;
+    let editions = dxhub_web::scores::ensure_shipped_editions(store)
+        .await
+        .map_err(|e| anyhow::anyhow!("loading the shipped editions failed: {e}"))?;
+    if editions > 0 {
+        tracing::info!(editions, "published editions shipped with dxhub loaded");
+    }
+    Ok(())
+}
+
+async fn load_reference_if_new(store: &dyn Store) -> anyhow::Result<()> {
     let version = dxhub_reference::embedded_version();
     if store.reference_version().await?.as_deref() == Some(version.as_str()) {
         tracing::info!(%version, "reference data already loaded");

@@ -4,7 +4,7 @@ use axum::Router;
 use axum::extract::RawQuery;
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
+use axum::routing::{get, post};
 use maud::{DOCTYPE, Markup, html};
 
 use crate::AppState;
@@ -21,8 +21,11 @@ pub use admin::validate_key as admin_validate_key;
 mod home;
 mod manage;
 mod map;
+mod methodologies;
 mod oidc;
 mod public_services;
+mod rankings;
+mod reports;
 mod unit;
 
 /// Whether this process serves generated demo data (set with the [`AppState`]); every
@@ -65,6 +68,31 @@ pub fn routes() -> Router<AppState> {
         .route("/admin/audit", get(admin::audit_page))
         .route("/admin/audit.csv", get(admin::audit_csv))
         .route("/manage/units/{code}", get(manage::page))
+        .route("/admin/methodologies", get(methodologies::list))
+        .route("/admin/methodologies/{id}", get(methodologies::show))
+        .route("/rankings", get(rankings::index))
+        .route("/rankings/{id}", get(rankings::edition_page))
+        .route("/rankings/{id}/csv", get(rankings::edition_csv))
+        .route("/rankings/{id}/units/{code}", get(rankings::unit_profile))
+        .route("/rankings/live/{m}/{p}", get(rankings::live))
+        .route("/rankings/live/{m}/{p}/publish", post(rankings::publish))
+        .route("/what-if", get(rankings::what_if))
+        .route("/reports", get(reports::list))
+        .route("/reports/{m}/{p}/{u}", get(reports::page))
+        .route("/reports/{m}/{p}/{u}/values", post(reports::save_values))
+        .route("/reports/{m}/{p}/{u}/step", post(reports::step))
+        .route("/reports/{m}/{p}/{u}/reopen", post(reports::reopen))
+        .route("/reports/{m}/{p}/{u}/xlsx", post(reports::upload_xlsx))
+        .route(
+            "/reports/{m}/{p}/{u}/template.xlsx",
+            get(reports::template_xlsx),
+        )
+        .route(
+            "/reports/{m}/{p}/{u}/evidence",
+            post(reports::upload_evidence),
+        )
+        .route("/evidence/{id}", get(reports::evidence_file))
+        .route("/evidence/{id}/delete", post(reports::delete_evidence))
         .route(
             "/manage/units/{code}/contact",
             axum::routing::post(manage::save_contact),
@@ -194,11 +222,18 @@ impl PageCtx {
             nav aria-label=(lang.t("Chính", "Main")) {
                 a href="/" { (lang.t("Bản đồ hành chính", "Administrative map")) }
                 a href="/public-services" { (lang.t("Dịch vụ công", "Public services")) }
+                a href="/rankings" { (lang.t("Xếp hạng", "Rankings")) }
+                @if matches!(role, Some(Role::ProvinceOfficer | Role::MinistryOfficer | Role::Reviewer | Role::Admin)) {
+                    a href="/reports" { (lang.t("Báo cáo", "Reports")) }
+                }
                 @if let Some(code) = workspace {
                     a href={ "/manage/units/" (code) } { (lang.t("Đơn vị của tôi", "My unit")) }
                 }
                 @if matches!(role, Some(Role::Reviewer | Role::Admin)) {
                     a href="/admin/audit" { (lang.t("Nhật ký thay đổi", "Audit trail")) }
+                }
+                @if matches!(role, Some(Role::Reviewer | Role::Admin)) {
+                    a href="/admin/methodologies" { (lang.t("Bộ chỉ số", "Methodologies")) }
                 }
                 @if role == Some(Role::Admin) {
                     a href="/admin/users" { (lang.t("Tài khoản", "Accounts")) }
@@ -284,6 +319,21 @@ impl PageCtx {
         );
         resp
     }
+}
+
+/// A whole number with its digits grouped as the reader expects: `1.234.567` in
+/// Vietnamese, `1,234,567` in English.
+pub fn thousands(n: u64, lang: Lang) -> String {
+    let digits = n.to_string();
+    let sep = if lang == Lang::Vi { '.' } else { ',' };
+    let mut out = String::with_capacity(digits.len() + digits.len() / 3);
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i) % 3 == 0 {
+            out.push(sep);
+        }
+        out.push(c);
+    }
+    out
 }
 
 /// How a scope is written for people.
