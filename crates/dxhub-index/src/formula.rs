@@ -516,6 +516,72 @@ impl Expr {
     }
 }
 
+impl ArithOp {
+    fn symbol(self) -> &'static str {
+        match self {
+            ArithOp::Add => "+",
+            ArithOp::Sub => "-",
+            ArithOp::Mul => "*",
+            ArithOp::Div => "/",
+        }
+    }
+}
+
+impl CmpOp {
+    fn symbol(self) -> &'static str {
+        match self {
+            CmpOp::Lt => "<",
+            CmpOp::Le => "<=",
+            CmpOp::Gt => ">",
+            CmpOp::Ge => ">=",
+            CmpOp::Eq => "==",
+            CmpOp::Ne => "!=",
+        }
+    }
+}
+
+/// Writes `name(a, b, …)`.
+fn call(f: &mut fmt::Formatter<'_>, name: &str, args: &[&dyn fmt::Display]) -> fmt::Result {
+    write!(f, "{name}(")?;
+    for (i, a) in args.iter().enumerate() {
+        if i > 0 {
+            f.write_str(", ")?;
+        }
+        write!(f, "{a}")?;
+    }
+    f.write_str(")")
+}
+
+/// The canonical text of a formula: every operation parenthesised; it parses back to the
+/// same formula.
+impl fmt::Display for Expr {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Expr::Num(n) => write!(f, "{n}"),
+            Expr::Ref(r) => f.write_str(r),
+            Expr::Neg(a) => write!(f, "-({a})"),
+            Expr::Arith(op, a, b) => write!(f, "({a} {} {b})", op.symbol()),
+            Expr::Cmp(op, a, b) => write!(f, "({a} {} {b})", op.symbol()),
+            Expr::And(a, b) => write!(f, "({a} and {b})"),
+            Expr::Or(a, b) => write!(f, "({a} or {b})"),
+            Expr::Min(args) | Expr::Max(args) => {
+                let name = if matches!(self, Expr::Min(_)) {
+                    "min"
+                } else {
+                    "max"
+                };
+                let args: Vec<&dyn fmt::Display> = args.iter().map(|a| a as _).collect();
+                call(f, name, &args)
+            }
+            Expr::If(c, a, b) => call(f, "if", &[c, a, b]),
+            Expr::Ratio(a, b, z) => match z {
+                OnZero::Value(v) => call(f, "ratio", &[a, b, v]),
+                OnZero::Missing => call(f, "ratio", &[a, b, &"null"]),
+            },
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -595,6 +661,68 @@ mod tests {
             let e = parse(src).unwrap_err();
             assert_eq!(e.offset, offset, "{src}: {e}");
             assert!(e.reason.contains(reason), "{src}: {e}");
+        }
+    }
+
+    mod props {
+        use super::super::*;
+        use proptest::prelude::*;
+
+        fn expr() -> impl Strategy<Value = Expr> {
+            let leaf = prop_oneof![
+                (0u32..100_000).prop_map(|n| Expr::Num(f64::from(n) / 100.0)),
+                "[a-z_][a-z0-9_]{0,5}"
+                    .prop_filter("keywords", |s| !matches!(
+                        s.as_str(),
+                        "and" | "or" | "if" | "min" | "max" | "null" | "missing" | "ratio"
+                    ))
+                    .prop_map(Expr::Ref),
+            ];
+            leaf.prop_recursive(5, 48, 3, |inner| {
+                let b = || inner.clone().prop_map(Box::new);
+                prop_oneof![
+                    b().prop_map(Expr::Neg),
+                    (0..4usize, b(), b()).prop_map(|(o, x, y)| {
+                        let op = [ArithOp::Add, ArithOp::Sub, ArithOp::Mul, ArithOp::Div][o];
+                        Expr::Arith(op, x, y)
+                    }),
+                    (0..6usize, b(), b()).prop_map(|(o, x, y)| {
+                        let ops = [
+                            CmpOp::Lt,
+                            CmpOp::Le,
+                            CmpOp::Gt,
+                            CmpOp::Ge,
+                            CmpOp::Eq,
+                            CmpOp::Ne,
+                        ];
+                        Expr::Cmp(ops[o], x, y)
+                    }),
+                    (b(), b()).prop_map(|(x, y)| Expr::And(x, y)),
+                    (b(), b()).prop_map(|(x, y)| Expr::Or(x, y)),
+                    prop::collection::vec(inner.clone(), 1..4).prop_map(Expr::Min),
+                    prop::collection::vec(inner.clone(), 1..4).prop_map(Expr::Max),
+                    (b(), b(), b()).prop_map(|(c, x, y)| Expr::If(c, x, y)),
+                    (b(), b(), prop::option::of(-1000i32..1000)).prop_map(|(x, y, z)| {
+                        let z = z.map_or(OnZero::Missing, |v| OnZero::Value(f64::from(v) / 10.0));
+                        Expr::Ratio(x, y, z)
+                    }),
+                ]
+            })
+        }
+
+        proptest! {
+            #[test]
+            fn the_canonical_text_parses_back_to_the_same_formula(e in expr()) {
+                let text = e.to_string();
+                prop_assert_eq!(parse(&text), Ok(e), "{}", text);
+            }
+
+            #[test]
+            fn any_text_parses_or_fails_with_an_offset_inside_it(s in "[a-z0-9_ +*/(),<>=!.-]{0,40}") {
+                if let Err(e) = parse(&s) {
+                    prop_assert!(e.offset <= s.len());
+                }
+            }
         }
     }
 }

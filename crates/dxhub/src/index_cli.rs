@@ -130,8 +130,10 @@ fn choose(id: &str, file: Option<&std::path::Path>) -> anyhow::Result<Methodolog
 /// Reads `unit_code,indicator,value` rows; every bad row is an error naming line, field
 /// and reason.
 fn read_values(m: &Methodology, name: &str, text: &str) -> anyhow::Result<Values> {
+    let text = text.strip_prefix('\u{feff}').unwrap_or(text);
     let mut reader = csv::ReaderBuilder::new()
         .has_headers(true)
+        .flexible(true)
         .trim(csv::Trim::All)
         .from_reader(text.as_bytes());
     let header = reader
@@ -150,6 +152,12 @@ fn read_values(m: &Methodology, name: &str, text: &str) -> anyhow::Result<Values
     for record in reader.records() {
         let record = record.with_context(|| format!("{name}: malformed CSV"))?;
         let line = record.position().map_or(0, |p| p.line());
+        if record.len() != want.len() {
+            bail!(
+                "{name}: line {line}: expected 3 fields (unit_code,indicator,value), found {}",
+                record.len()
+            );
+        }
         let field = |i: usize| record.get(i).unwrap_or("");
         let (unit, code, value) = (field(0), field(1), field(2));
         if unit.is_empty() {

@@ -118,6 +118,16 @@ fn a_missing_scored_value_is_a_warning_and_counts_as_zero() {
 }
 
 #[test]
+fn a_byte_order_mark_from_a_spreadsheet_is_accepted() {
+    let out = score(
+        "dti-province-2022",
+        "\u{feff}unit_code,indicator,value\nq,hd_chinh_quyen_so,1\n",
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert_eq!(text(&out.stdout), "unit_code,score,rank\nq,0.2000,1\n");
+}
+
+#[test]
 fn index_766_scores_in_points() {
     let csv = "unit_code,indicator,value\n\
                p,cong_khai_minh_bach,0.9\np,tien_do_ket_qua,0.95\np,dich_vu_truc_tuyen,0.6\n\
@@ -173,6 +183,16 @@ fn bad_input_is_refused_with_line_field_and_reason() {
             "line 4",
             "duplicate value for unit a and indicator nhan_thuc_so",
         ],
+    );
+    refused(
+        "dti-province-2022",
+        &format!("{h}a,nhan_thuc_so,0.5\nb,nhan_thuc_so,0.5,7\n"),
+        &["line 3", "expected 3 fields", "found 4"],
+    );
+    refused(
+        "dti-province-2022",
+        &format!("{h}a,nhan_thuc_so,0.5\n,nhan_thuc_so,0.5\n"),
+        &["line 3", "field unit_code: empty"],
     );
     refused(
         "dti-province-2022",
