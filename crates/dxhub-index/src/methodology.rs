@@ -270,6 +270,29 @@ impl Methodology {
         self.indicators.iter().filter(|i| i.points > 0.0)
     }
 
+    /// The data elements an indicator's value depends on, directly or through other
+    /// indicators, in file order (for tracing a value back to its inputs' provenance).
+    pub fn elements_behind(&self, indicator: &str) -> Vec<&Element> {
+        let mut seen = std::collections::BTreeSet::new();
+        let mut todo = vec![indicator];
+        while let Some(code) = todo.pop() {
+            if !seen.insert(code) {
+                continue;
+            }
+            if let Some(Indicator {
+                definition: Definition::Formula { expr, .. },
+                ..
+            }) = self.indicator(code)
+            {
+                todo.extend(expr.references());
+            }
+        }
+        self.elements
+            .iter()
+            .filter(|e| seen.contains(e.code.as_str()))
+            .collect()
+    }
+
     /// Indicators in evaluation order (every formula's inputs first).
     pub fn evaluation_order(&self) -> impl Iterator<Item = &Indicator> {
         self.order.iter().map(|&i| &self.indicators[i])

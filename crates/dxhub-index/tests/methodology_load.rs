@@ -209,6 +209,21 @@ fn shipped_methodologies_load_with_their_codes_and_points() {
         .map(|i| i.code.as_str())
         .collect();
     assert_eq!(measured, ["tien_do_ket_qua", "dich_vu_truc_tuyen"]);
+    let behind = |code: &str| -> Vec<String> {
+        m.elements_behind(code)
+            .iter()
+            .map(|e| e.code.clone())
+            .collect()
+    };
+    assert_eq!(
+        behind("dich_vu_truc_tuyen"),
+        ["received", "online", "online_payments"]
+    );
+    assert_eq!(
+        behind("tien_do_ket_qua"),
+        ["completed", "completed_on_time"]
+    );
+    assert_eq!(behind("so_hoa_ho_so"), ["so_hoa_ho_so"]);
     assert!(
         m.indicators
             .iter()
