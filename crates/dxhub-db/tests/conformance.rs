@@ -37,10 +37,11 @@ async fn sqlite() -> Harness {
     }
 }
 
-/// A fresh database on the test server, or `None` when PostgreSQL was explicitly skipped.
+/// The URL of a fresh database on the test server, or `None` when PostgreSQL was explicitly
+/// skipped.
 /// Without a server and without the explicit skip the test fails: a suite that silently
 /// passes without running would hide a broken backend.
-async fn postgres() -> Option<Harness> {
+async fn postgres_url() -> Option<String> {
     let Ok(admin_url) = std::env::var("DXHUB_TEST_DATABASE_URL") else {
         if std::env::var("DXHUB_SKIP_POSTGRES").as_deref() == Ok("1") {
             eprintln!("!!! PostgreSQL conformance case SKIPPED (DXHUB_SKIP_POSTGRES=1) !!!");
@@ -69,7 +70,12 @@ async fn postgres() -> Option<Harness> {
         .expect("create a test database");
     let mut config: tokio_postgres::Config = admin_url.parse().expect("test URL");
     config.dbname(&name);
-    let url = pg_url(&config);
+    Some(pg_url(&config))
+}
+
+/// A store on a fresh database of the test server (see [`postgres_url`]).
+async fn postgres() -> Option<Harness> {
+    let url = postgres_url().await?;
     Some(Harness {
         store: dxhub_db::open(&url).await.expect("open PostgreSQL store"),
         _dir: None,
@@ -1867,6 +1873,777 @@ mod cases {
             .unwrap();
         assert_eq!(pick(&nm, "VN", "2025-02"), Some((2, 2, 1)));
     }
+
+    // ---- Reports, evidence and editions ----
+
+    use dxhub_core::reports::{ReportKey, ReportState, Transition, sha256_hex};
+    use dxhub_store::{
+        Edition, Evidence, NewEdition, NewEvidence, Report, ReportFilter, ReportedValue,
+        ValueChange,
+    };
+
+    const METHODOLOGY: &str = "dti-province-2022";
+
+    pub(super) fn report_key(unit: &str) -> ReportKey {
+        ReportKey {
+            methodology: METHODOLOGY.to_owned(),
+            period: "2024".to_owned(),
+            level: UnitLevel::Province,
+            unit: unit.to_owned(),
+        }
+    }
+
+    fn set(code: &str, value: Option<f64>, note: Option<&str>) -> ValueChange {
+        ValueChange {
+            code: code.to_owned(),
+            value,
+            note: note.map(str::to_owned),
+        }
+    }
+
+    pub(super) fn pdf(name: &str, body: &[u8]) -> NewEvidence {
+        let mut content = b"%PDF-1.7\n".to_vec();
+        content.extend_from_slice(body);
+        NewEvidence {
+            element: Some("a".to_owned()),
+            file_name: name.to_owned(),
+            media_type: "application/pdf".to_owned(),
+            content,
+        }
+    }
+
+    fn audit(action: &str, id: i64) -> Change {
+        Change::new(ADMIN, action, format!("report:{id}"))
+    }
+
+    /// The code, value and note of each value (what a revision copies).
+    fn triples(values: &[ReportedValue]) -> Vec<(String, f64, Option<String>)> {
+        values
+            .iter()
+            .map(|v| (v.code.clone(), v.value, v.note.clone()))
+            .collect()
+    }
+
+    fn is_conflict<T: std::fmt::Debug>(r: Result<T, StoreError>) -> bool {
+        matches!(r, Err(StoreError::Conflict(_)))
+    }
+
+    /// Counts the entries of the verified audit chain and checks that exactly `added` were
+    /// appended since `before` entries.
+    async fn audit_grew(store: &dyn Store, before: usize, added: usize, what: &str) -> usize {
+        let n = verified_chain(store).await.len();
+        assert_eq!(n, before + added, "audit entries after {what}");
+        n
+    }
+
+    /// Takes `step` from `expected` as account `who`.
+    async fn step(
+        store: &dyn Store,
+        id: i64,
+        expected: ReportState,
+        step: Transition,
+        who: i64,
+        comment: Option<&str>,
+    ) -> Result<Report, StoreError> {
+        store
+            .transition_report(
+                id,
+                expected,
+                step,
+                (who, &format!("user:{who} u{who}@dxhub.test")),
+                comment,
+                audit(step.as_str(), id),
+            )
+            .await
+    }
+
+    /// Opens a report, fills two values and one evidence file, and takes it to approved.
+    pub(super) async fn approved_report(store: &dyn Store, unit: &str) -> (Report, Evidence) {
+        let r = store
+            .open_report(&report_key(unit), ADMIN, audit("report.open", 0))
+            .await
+            .unwrap();
+        store
+            .set_report_values(
+                r.id,
+                &[
+                    set("a", Some(1.5), Some("từ sở")),
+                    set("b", Some(-2.0), None),
+                ],
+                ADMIN,
+                audit("report.values", r.id),
+            )
+            .await
+            .unwrap();
+        let ev = store
+            .add_evidence(
+                r.id,
+                pdf("qd.pdf", b"body"),
+                ADMIN,
+                audit("evidence.add", r.id),
+            )
+            .await
+            .unwrap();
+        use ReportState::*;
+        use Transition::*;
+        step(store, r.id, Draft, Submit, 7, None).await.unwrap();
+        step(store, r.id, Submitted, Verify, 8, None).await.unwrap();
+        let approved = step(store, r.id, Verified, Approve, 9, None).await.unwrap();
+        (approved, ev)
+    }
+
+    pub async fn reports_go_through_the_workflow(store: &dyn Store) {
+        use ReportState::*;
+        use Transition::*;
+        let key = report_key("01");
+        assert_eq!(store.current_report(&key).await.unwrap(), None);
+        let mut n = verified_chain(store).await.len();
+
+        let r = store
+            .open_report(&key, ADMIN, audit("report.open", 0))
+            .await
+            .unwrap();
+        assert_eq!(
+            (r.revision, r.state, r.key.clone()),
+            (1, Draft, key.clone())
+        );
+        assert_eq!(r.updated_by, ADMIN);
+        assert_eq!(
+            (
+                r.submitted_by,
+                r.verified_by,
+                r.approved_by,
+                r.comment.clone()
+            ),
+            (None, None, None, None)
+        );
+        n = audit_grew(store, n, 1, "open").await;
+        let again = store
+            .open_report(&key, ADMIN, audit("report.open", 0))
+            .await
+            .unwrap();
+        assert_eq!(again, r, "opening again returns the same revision");
+        n = audit_grew(store, n, 0, "opening an open report").await;
+        assert_eq!(store.report(r.id).await.unwrap(), Some(r.clone()));
+        assert_eq!(store.current_report(&key).await.unwrap(), Some(r.clone()));
+        assert_eq!(store.report(r.id + 1000).await.unwrap(), None);
+
+        // Values: written all together, listed by code.
+        let by = "user:5 unit@dxhub.test";
+        let changed = store
+            .set_report_values(
+                r.id,
+                &[
+                    set("b", Some(2.0), None),
+                    set("a", Some(1.5), Some("ghi chú")),
+                ],
+                by,
+                audit("report.values", r.id),
+            )
+            .await
+            .unwrap();
+        assert_eq!(changed.updated_by, by);
+        n = audit_grew(store, n, 1, "values").await;
+        let values = store.report_values(r.id).await.unwrap();
+        assert_eq!(
+            triples(&values),
+            vec![
+                ("a".to_owned(), 1.5, Some("ghi chú".to_owned())),
+                ("b".to_owned(), 2.0, None)
+            ]
+        );
+        assert!(values.iter().all(|v| v.updated_by == by));
+        // Not a number: refused, nothing written.
+        assert!(is_conflict(
+            store
+                .set_report_values(
+                    r.id,
+                    &[set("c", Some(3.0), None), set("d", Some(f64::NAN), None)],
+                    by,
+                    audit("report.values", r.id),
+                )
+                .await
+        ));
+        assert_eq!(store.report_values(r.id).await.unwrap(), values);
+        n = audit_grew(store, n, 0, "a refused value").await;
+
+        let ev = store
+            .add_evidence(r.id, pdf("qd.pdf", b"x"), by, audit("evidence.add", r.id))
+            .await
+            .unwrap();
+        assert_eq!(ev.report_id, r.id);
+        n = audit_grew(store, n, 1, "evidence").await;
+
+        // Submitted: nothing may change any more.
+        let submitted = step(store, r.id, Draft, Submit, 7, None).await.unwrap();
+        assert_eq!(
+            (submitted.state, submitted.submitted_by),
+            (Submitted, Some(7))
+        );
+        assert_eq!(submitted.updated_by, "user:7 u7@dxhub.test");
+        n = audit_grew(store, n, 1, "submit").await;
+        let (rid, evid) = (r.id, ev.id);
+        let locked = move |state: ReportState| async move {
+            assert!(
+                is_conflict(
+                    store
+                        .set_report_values(
+                            rid,
+                            &[set("a", Some(9.0), None)],
+                            by,
+                            audit("report.values", rid)
+                        )
+                        .await
+                ),
+                "values of a {state} report"
+            );
+            assert!(
+                is_conflict(
+                    store
+                        .set_report_values(rid, &[set("a", None, None)], by, audit("x", rid))
+                        .await
+                ),
+                "clearing a value of a {state} report"
+            );
+            assert!(
+                is_conflict(
+                    store
+                        .add_evidence(rid, pdf("b.pdf", b"y"), by, audit("x", rid))
+                        .await
+                ),
+                "evidence of a {state} report"
+            );
+            assert!(
+                is_conflict(store.remove_evidence(evid, audit("x", rid)).await),
+                "removing evidence of a {state} report"
+            );
+        };
+        locked(Submitted).await;
+        assert_eq!(
+            triples(&store.report_values(r.id).await.unwrap()),
+            triples(&values)
+        );
+        n = audit_grew(store, n, 0, "refused changes").await;
+
+        let verified = step(store, r.id, Submitted, Verify, 8, None).await.unwrap();
+        assert_eq!((verified.state, verified.verified_by), (Verified, Some(8)));
+        n = audit_grew(store, n, 1, "verify").await;
+        locked(Verified).await;
+
+        // A return must say why; it clears the verification and reopens editing.
+        for empty in [None, Some(""), Some("  ")] {
+            assert!(is_conflict(
+                step(store, r.id, Verified, Return, 8, empty).await
+            ));
+        }
+        n = audit_grew(store, n, 0, "returns without a comment").await;
+        let returned = step(store, r.id, Verified, Return, 8, Some("Thiếu minh chứng"))
+            .await
+            .unwrap();
+        assert_eq!(returned.state, Returned);
+        assert_eq!(returned.verified_by, None);
+        assert_eq!(returned.submitted_by, Some(7));
+        assert_eq!(returned.comment.as_deref(), Some("Thiếu minh chứng"));
+        n = audit_grew(store, n, 1, "return").await;
+        store
+            .set_report_values(
+                r.id,
+                &[set("a", None, None), set("c", Some(0.25), None)],
+                by,
+                audit("report.values", r.id),
+            )
+            .await
+            .unwrap();
+        n = audit_grew(store, n, 1, "values of a returned report").await;
+        let second = store
+            .add_evidence(r.id, pdf("b.pdf", b"y"), by, audit("evidence.add", r.id))
+            .await
+            .unwrap();
+        store
+            .remove_evidence(second.id, audit("evidence.remove", r.id))
+            .await
+            .unwrap();
+        n = audit_grew(store, n, 2, "evidence added and removed").await;
+        assert_eq!(store.evidence(r.id).await.unwrap(), vec![ev.clone()]);
+        let values = store.report_values(r.id).await.unwrap();
+        assert_eq!(
+            triples(&values),
+            vec![("b".to_owned(), 2.0, None), ("c".to_owned(), 0.25, None)]
+        );
+
+        step(store, r.id, Returned, Submit, 7, None).await.unwrap();
+        step(store, r.id, Submitted, Verify, 10, None)
+            .await
+            .unwrap();
+        let approved = step(store, r.id, Verified, Approve, 9, None).await.unwrap();
+        assert_eq!(approved.state, Approved);
+        assert_eq!(
+            (
+                approved.submitted_by,
+                approved.verified_by,
+                approved.approved_by
+            ),
+            (Some(7), Some(10), Some(9))
+        );
+        assert_eq!(
+            approved.comment.as_deref(),
+            Some("Thiếu minh chứng"),
+            "the last return's comment stays"
+        );
+        n = audit_grew(store, n, 3, "submit, verify, approve").await;
+        locked(Approved).await;
+        for t in Transition::ALL {
+            assert!(is_conflict(
+                step(store, r.id, Approved, t, 9, Some("again")).await
+            ));
+        }
+        assert_eq!(store.report_values(r.id).await.unwrap(), values);
+        assert_eq!(store.report(r.id).await.unwrap(), Some(approved.clone()));
+        audit_grew(store, n, 0, "changes to an approved report").await;
+
+        // Listing: newest revisions, filtered.
+        let other = store
+            .open_report(&report_key("02"), ADMIN, audit("report.open", 0))
+            .await
+            .unwrap();
+        let all = store.reports(&ReportFilter::default()).await.unwrap();
+        assert_eq!(all, vec![approved.clone(), other.clone()]);
+        let only = |f: ReportFilter| async move { store.reports(&f).await.unwrap() };
+        assert_eq!(
+            only(ReportFilter {
+                state: Some(Draft),
+                ..Default::default()
+            })
+            .await,
+            vec![other.clone()]
+        );
+        assert_eq!(
+            only(ReportFilter {
+                units: Some(vec!["01".to_owned(), "99".to_owned()]),
+                methodology: Some(METHODOLOGY.to_owned()),
+                period: Some("2024".to_owned()),
+                ..Default::default()
+            })
+            .await,
+            vec![approved.clone()]
+        );
+        assert_eq!(
+            only(ReportFilter {
+                units: Some(vec![]),
+                ..Default::default()
+            })
+            .await,
+            vec![]
+        );
+        assert_eq!(
+            only(ReportFilter {
+                period: Some("2023".to_owned()),
+                ..Default::default()
+            })
+            .await,
+            vec![]
+        );
+        assert_eq!(
+            store
+                .approved_reports(METHODOLOGY, "2024")
+                .await
+                .unwrap()
+                .iter()
+                .map(|a| (a.report.clone(), a.values.clone(), a.evidence.clone()))
+                .collect::<Vec<_>>(),
+            vec![(approved, values, vec![ev])]
+        );
+    }
+
+    pub async fn stale_report_steps_conflict(store: &dyn Store) {
+        use ReportState::*;
+        use Transition::*;
+        let r = store
+            .open_report(&report_key("01"), ADMIN, audit("report.open", 0))
+            .await
+            .unwrap();
+        assert!(matches!(
+            step(store, r.id + 1000, Draft, Submit, 7, None).await,
+            Err(StoreError::NotFound(_))
+        ));
+        step(store, r.id, Draft, Submit, 7, None).await.unwrap();
+        let n = verified_chain(store).await.len();
+        // Someone who still sees the draft.
+        assert!(is_conflict(step(store, r.id, Draft, Submit, 7, None).await));
+        assert!(is_conflict(
+            step(store, r.id, Draft, Return, 8, Some("stale")).await
+        ));
+        // The step does not apply to the state the caller names.
+        assert!(is_conflict(
+            step(store, r.id, Submitted, Approve, 9, None).await
+        ));
+        let n = audit_grew(store, n, 0, "stale steps").await;
+        step(store, r.id, Submitted, Verify, 8, None).await.unwrap();
+        // Several reviewers approve at once: exactly one wins.
+        let tries = (0..6)
+            .map(|i| step(store, r.id, Verified, Approve, 20 + i, None))
+            .collect();
+        let results = join_all(tries).await;
+        let won: Vec<&Report> = results.iter().filter_map(|r| r.as_ref().ok()).collect();
+        assert_eq!(won.len(), 1, "{results:?}");
+        assert!(
+            results
+                .iter()
+                .all(|r| matches!(r, Ok(_) | Err(StoreError::Conflict(_))))
+        );
+        let stored = store.report(r.id).await.unwrap().unwrap();
+        assert_eq!(&stored, won[0]);
+        assert_eq!(stored.state, Approved);
+        audit_grew(store, n, 2, "verify and one approval").await;
+    }
+
+    pub async fn reopening_starts_a_new_revision(store: &dyn Store) {
+        use ReportState::*;
+        use Transition::*;
+        let (first, ev) = approved_report(store, "24").await;
+        let key = report_key("24");
+        let first_values = store.report_values(first.id).await.unwrap();
+        let mut n = verified_chain(store).await.len();
+        for reason in ["", "   "] {
+            assert!(is_conflict(
+                store
+                    .reopen_report(first.id, ADMIN, reason, audit("report.reopen", first.id))
+                    .await
+            ));
+        }
+        let draft = store
+            .open_report(&report_key("25"), ADMIN, audit("report.open", 0))
+            .await
+            .unwrap();
+        n = audit_grew(store, n, 1, "open").await;
+        assert!(is_conflict(
+            store
+                .reopen_report(draft.id, ADMIN, "why", audit("report.reopen", draft.id))
+                .await
+        ));
+        n = audit_grew(store, n, 0, "refused reopenings").await;
+
+        let second = store
+            .reopen_report(
+                first.id,
+                ADMIN,
+                " Số liệu sai ",
+                audit("report.reopen", first.id),
+            )
+            .await
+            .unwrap();
+        n = audit_grew(store, n, 1, "reopen").await;
+        assert_eq!(
+            (second.revision, second.state, second.key.clone()),
+            (2, Draft, key.clone())
+        );
+        assert_eq!(second.comment.as_deref(), Some("Số liệu sai"));
+        assert_eq!(
+            (second.submitted_by, second.verified_by, second.approved_by),
+            (None, None, None)
+        );
+        assert_ne!(second.id, first.id);
+        assert_eq!(
+            triples(&store.report_values(second.id).await.unwrap()),
+            triples(&first_values),
+            "the new revision starts from a copy of the approved values"
+        );
+        // The approved revision is untouched and still the one that counts.
+        assert_eq!(store.report(first.id).await.unwrap(), Some(first.clone()));
+        assert_eq!(store.report_values(first.id).await.unwrap(), first_values);
+        assert_eq!(
+            store.current_report(&key).await.unwrap(),
+            Some(second.clone())
+        );
+        assert_eq!(
+            store
+                .open_report(&key, ADMIN, audit("report.open", 0))
+                .await
+                .unwrap(),
+            second
+        );
+        assert_eq!(
+            store.report_revisions(&key).await.unwrap(),
+            vec![first.clone(), second.clone()]
+        );
+        let approved = store.approved_reports(METHODOLOGY, "2024").await.unwrap();
+        assert_eq!(approved.len(), 1);
+        assert_eq!(
+            (
+                &approved[0].report,
+                &approved[0].values,
+                &approved[0].evidence
+            ),
+            (&first, &first_values, &vec![ev.clone()])
+        );
+        assert!(is_conflict(
+            store
+                .reopen_report(first.id, ADMIN, "again", audit("report.reopen", first.id))
+                .await
+        ));
+        assert!(is_conflict(
+            store
+                .set_report_values(first.id, &[set("a", Some(0.0), None)], ADMIN, audit("x", 1))
+                .await
+        ));
+        n = audit_grew(store, n, 0, "changes to the old revision").await;
+
+        store
+            .set_report_values(
+                second.id,
+                &[set("a", Some(3.5), Some("đã sửa"))],
+                ADMIN,
+                audit("report.values", second.id),
+            )
+            .await
+            .unwrap();
+        step(store, second.id, Draft, Submit, 7, None)
+            .await
+            .unwrap();
+        step(store, second.id, Submitted, Verify, 8, None)
+            .await
+            .unwrap();
+        assert_eq!(
+            store.approved_reports(METHODOLOGY, "2024").await.unwrap()[0].report,
+            first,
+            "until the new revision is approved"
+        );
+        let second = step(store, second.id, Verified, Approve, 9, None)
+            .await
+            .unwrap();
+        audit_grew(store, n, 4, "the second revision's workflow").await;
+        let approved = store.approved_reports(METHODOLOGY, "2024").await.unwrap();
+        assert_eq!(approved.len(), 1);
+        assert_eq!(approved[0].report, second);
+        assert_eq!(
+            triples(&approved[0].values),
+            vec![
+                ("a".to_owned(), 3.5, Some("đã sửa".to_owned())),
+                ("b".to_owned(), -2.0, None)
+            ]
+        );
+        assert_eq!(store.report_values(first.id).await.unwrap(), first_values);
+        assert_eq!(
+            store.reports(&ReportFilter::default()).await.unwrap(),
+            vec![second, draft],
+            "only the newest revision of each report is listed"
+        );
+        assert!(
+            store
+                .approved_reports(METHODOLOGY, "2023")
+                .await
+                .unwrap()
+                .is_empty()
+        );
+    }
+
+    pub async fn evidence_keeps_its_bytes(store: &dyn Store) {
+        let r = store
+            .open_report(&report_key("79"), ADMIN, audit("report.open", 0))
+            .await
+            .unwrap();
+        let every_byte: Vec<u8> = (0..=255u8).cycle().take(70_000).collect();
+        let file = pdf("Quyết định số 1.pdf", &every_byte);
+        let bytes = file.content.clone();
+        let n = verified_chain(store).await.len();
+        let ev = store
+            .add_evidence(
+                r.id,
+                file,
+                "user:5 unit@dxhub.test",
+                audit("evidence.add", r.id),
+            )
+            .await
+            .unwrap();
+        audit_grew(store, n, 1, "evidence").await;
+        assert_eq!(ev.sha256, sha256_hex(&bytes));
+        assert_eq!(ev.size, bytes.len() as i64);
+        assert_eq!(
+            (
+                ev.file_name.as_str(),
+                ev.media_type.as_str(),
+                ev.element.as_deref()
+            ),
+            ("Quyết định số 1.pdf", "application/pdf", Some("a"))
+        );
+        assert_eq!(ev.uploaded_by, "user:5 unit@dxhub.test");
+        let whole = NewEvidence {
+            element: None,
+            ..pdf("tong-hop.pdf", b"")
+        };
+        let ev2 = store
+            .add_evidence(r.id, whole, ADMIN, audit("evidence.add", r.id))
+            .await
+            .unwrap();
+        assert_eq!(ev2.element, None);
+        assert_eq!(
+            store.evidence(r.id).await.unwrap(),
+            vec![ev.clone(), ev2.clone()]
+        );
+        let (got, content) = store.evidence_content(ev.id).await.unwrap().unwrap();
+        assert_eq!(got, ev);
+        assert_eq!(content, bytes);
+        assert_eq!(sha256_hex(&content), got.sha256);
+        assert_eq!(store.evidence_content(ev2.id + 1000).await.unwrap(), None);
+        assert!(matches!(
+            store
+                .remove_evidence(ev2.id + 1000, audit("evidence.remove", r.id))
+                .await,
+            Err(StoreError::NotFound(_))
+        ));
+        assert!(matches!(
+            store
+                .add_evidence(r.id + 1000, pdf("x.pdf", b""), ADMIN, audit("x", 0))
+                .await,
+            Err(StoreError::NotFound(_))
+        ));
+        store
+            .remove_evidence(ev.id, audit("evidence.remove", r.id))
+            .await
+            .unwrap();
+        assert_eq!(store.evidence(r.id).await.unwrap(), vec![ev2]);
+        assert_eq!(store.evidence_content(ev.id).await.unwrap(), None);
+        audit_grew(store, n, 3, "evidence added, added, removed").await;
+    }
+
+    pub(super) fn new_edition(slug: &str, period: &str) -> NewEdition {
+        NewEdition {
+            slug: slug.to_owned(),
+            methodology: METHODOLOGY.to_owned(),
+            methodology_version: 1,
+            period: period.to_owned(),
+            map: "63".to_owned(),
+            kind: "historical".to_owned(),
+            title_vi: format!("Chỉ số DTI {period}"),
+            title_en: format!("DTI {period}"),
+            payload: format!(r#"{{"period":"{period}","scores":[{{"unit":"01","score":0.5}}]}}"#),
+            published_by: "reference".to_owned(),
+        }
+    }
+
+    pub async fn editions_are_published_once(store: &dyn Store) {
+        assert!(store.editions().await.unwrap().is_empty());
+        let n = verified_chain(store).await.len();
+        let computed = NewEdition {
+            kind: "computed".to_owned(),
+            published_by: ADMIN.to_owned(),
+            ..new_edition("dti-province-2022/2024/63", "2024")
+        };
+        let published = store
+            .publish_edition(&computed, Change::new(ADMIN, "edition.publish", "edition"))
+            .await
+            .unwrap();
+        assert_eq!(
+            (
+                published.slug.as_str(),
+                published.kind.as_str(),
+                published.payload.as_str(),
+                published.published_by.as_str(),
+                published.methodology_version
+            ),
+            (
+                computed.slug.as_str(),
+                "computed",
+                computed.payload.as_str(),
+                ADMIN,
+                1
+            )
+        );
+        let entries = verified_chain(store).await;
+        assert_eq!(entries.len(), n + 1);
+        let last = entries.last().unwrap();
+        assert_eq!(
+            (last.action.as_str(), last.object.clone()),
+            ("edition.publish", format!("edition:{}", published.id))
+        );
+        let taken = store
+            .publish_edition(
+                &NewEdition {
+                    title_en: "Another".to_owned(),
+                    ..computed.clone()
+                },
+                Change::new(ADMIN, "edition.publish", "edition"),
+            )
+            .await;
+        assert!(is_conflict(taken), "the slug is taken");
+        let n = audit_grew(store, n + 1, 0, "a taken slug").await;
+
+        // Editions that come with dxhub: written once, however often they are ensured.
+        let older = new_edition("dti-province-2022/2022/63", "2022");
+        assert!(store.ensure_edition(&older).await.unwrap());
+        assert!(!store.ensure_edition(&older).await.unwrap());
+        let n = audit_grew(store, n, 1, "ensure twice").await;
+        let demo = new_edition("demo/2023/34", "2023");
+        let results = join_all((0..5).map(|_| store.ensure_edition(&demo)).collect()).await;
+        let written = results.iter().filter(|r| matches!(r, Ok(true))).count();
+        assert_eq!(written, 1, "{results:?}");
+        assert!(results.iter().all(|r| r.is_ok()), "{results:?}");
+        let entries = verified_chain(store).await;
+        assert_eq!(entries.len(), n + 1, "concurrent ensures write once");
+        assert_eq!(entries.last().unwrap().action, "edition.load");
+        assert_eq!(entries.last().unwrap().actor, "reference");
+        assert!(is_conflict(
+            store
+                .publish_edition(&older, Change::new(ADMIN, "edition.publish", "edition"))
+                .await
+        ));
+
+        // Listed newest period first, without payloads; one by id with its payload.
+        let listed = store.editions().await.unwrap();
+        assert_eq!(
+            listed.iter().map(|e| e.slug.as_str()).collect::<Vec<_>>(),
+            vec![
+                "dti-province-2022/2024/63",
+                "demo/2023/34",
+                "dti-province-2022/2022/63"
+            ]
+        );
+        assert!(listed.iter().all(|e| e.payload.is_empty()));
+        for e in &listed {
+            let full = store.edition(e.id).await.unwrap().unwrap();
+            assert_eq!(
+                Edition {
+                    payload: String::new(),
+                    ..full.clone()
+                },
+                *e
+            );
+            assert_eq!(full.payload, new_edition("x", &full.period).payload);
+        }
+        assert_eq!(store.edition(published.id).await.unwrap(), Some(published));
+        assert_eq!(store.edition(-1).await.unwrap(), None);
+    }
+
+    pub async fn concurrent_opens_make_one_report(store: &dyn Store) {
+        let key = report_key("48");
+        let opens = (0..8)
+            .map(|_| {
+                store.open_report(&key, ADMIN, Change::new(ADMIN, "report.open", key.object()))
+            })
+            .collect();
+        let opened: Vec<Report> = join_all(opens)
+            .await
+            .into_iter()
+            .collect::<Result<_, _>>()
+            .expect("every open succeeds");
+        assert!(opened.iter().all(|r| *r == opened[0]), "{opened:?}");
+        assert_eq!(
+            store.report_revisions(&key).await.unwrap(),
+            vec![opened[0].clone()]
+        );
+        let entries = verified_chain(store).await;
+        assert_eq!(
+            entries.iter().filter(|e| e.action == "report.open").count(),
+            1,
+            "one report, one audit entry"
+        );
+        assert_eq!(
+            entries.last().unwrap().new.as_deref(),
+            Some(
+                r#"{"methodology":"dti-province-2022","period":"2024","level":"province","unit":"48"}"#
+            )
+        );
+    }
 }
 
 macro_rules! conformance {
@@ -1915,4 +2692,76 @@ conformance!(
     batch_boundaries_do_not_matter,
     concurrent_ingestion_counts_each_dossier_once,
     grouped_rows_count_services_distinctly,
+    reports_go_through_the_workflow,
+    stale_report_steps_conflict,
+    reopening_starts_a_new_revision,
+    evidence_keeps_its_bytes,
+    editions_are_published_once,
+    concurrent_opens_make_one_report,
 );
+
+/// Checks that `sql` failed because a V10 trigger refused it (not for another reason).
+fn assert_refused_by_trigger(sql: &str, result: Result<(), tokio_postgres::Error>) {
+    let err = result.expect_err(&format!("{sql} was allowed"));
+    let message = err.as_db_error().map(|d| d.message()).unwrap_or_default();
+    assert!(
+        message.contains("locked") || message.contains("never"),
+        "{sql}: {err:?}"
+    );
+}
+
+/// Hand-run SQL cannot change an approved report, its values or evidence, nor an edition:
+/// the triggers refuse it underneath dxhub (PostgreSQL here; the SQLite triggers are tested
+/// beside the SQLite store, which owns the rusqlite dependency).
+#[tokio::test]
+async fn postgres_refuses_hand_run_changes_to_approved_reports() {
+    let Some(url) = postgres_url().await else {
+        return;
+    };
+    let store = dxhub_db::open(&url).await.expect("open PostgreSQL store");
+    let (approved, ev) = cases::approved_report(&*store, "01").await;
+    let values = store.report_values(approved.id).await.unwrap();
+    store
+        .ensure_edition(&cases::new_edition("dti-province-2022/2022/63", "2022"))
+        .await
+        .unwrap();
+    let (client, conn) = tokio_postgres::connect(&url, tokio_postgres::NoTls)
+        .await
+        .expect("connect to the test database");
+    tokio::spawn(conn);
+    for sql in [
+        "UPDATE reports SET comment = 'changed' WHERE id = $1",
+        "UPDATE reports SET state = 'draft' WHERE id = $1",
+        "DELETE FROM reports WHERE id = $1",
+        "UPDATE report_values SET value = value + 1 WHERE report_id = $1",
+        "DELETE FROM report_values WHERE report_id = $1",
+        "INSERT INTO report_values (report_id, code, value, updated_by, updated_at)
+         VALUES ($1, 'z', 1, 'sql', 'now')",
+        "UPDATE report_evidence SET content = '\\x00' WHERE report_id = $1",
+        "DELETE FROM report_evidence WHERE report_id = $1",
+    ] {
+        let refused = client.execute(sql, &[&approved.id]).await;
+        assert_refused_by_trigger(sql, refused.map(|_| ()));
+    }
+    for sql in [
+        "UPDATE editions SET title_en = 'changed'",
+        "DELETE FROM editions",
+        "TRUNCATE editions",
+        "TRUNCATE report_evidence",
+        "TRUNCATE report_values",
+        "TRUNCATE reports CASCADE",
+    ] {
+        assert_refused_by_trigger(sql, client.batch_execute(sql).await);
+    }
+    assert_eq!(
+        store.report(approved.id).await.unwrap(),
+        Some(approved.clone())
+    );
+    assert_eq!(store.report_values(approved.id).await.unwrap(), values);
+    let (got, content) = store.evidence_content(ev.id).await.unwrap().unwrap();
+    assert_eq!(
+        (got.sha256.clone(), got),
+        (dxhub_core::reports::sha256_hex(&content), ev)
+    );
+    assert_eq!(store.editions().await.unwrap().len(), 1);
+}

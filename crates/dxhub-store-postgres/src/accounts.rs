@@ -23,7 +23,7 @@ use crate::{PostgresStore, db_err};
 /// locks) that serialises every audited write across all processes sharing the database.
 const LOCK_AUDIT: i64 = 0x6478_6875_6203;
 
-fn corrupt(e: impl std::fmt::Display) -> StoreError {
+pub(crate) fn corrupt(e: impl std::fmt::Display) -> StoreError {
     StoreError::Corrupt(e.to_string())
 }
 
@@ -93,7 +93,7 @@ fn audit_from_row(r: &Row) -> StoreResult<AuditEntry> {
     })
 }
 
-fn unique_violation(e: &tokio_postgres::Error) -> bool {
+pub(crate) fn unique_violation(e: &tokio_postgres::Error) -> bool {
     e.code() == Some(&SqlState::UNIQUE_VIOLATION)
 }
 
@@ -109,7 +109,7 @@ async fn head(c: &impl GenericClient) -> StoreResult<Option<(i64, String)>> {
 /// Starts a write transaction holding the audit lock until it ends. READ COMMITTED (set
 /// explicitly, whatever the server's default) makes every statement after the lock see
 /// the audit head the previous holder committed.
-async fn begin(client: &mut Object) -> StoreResult<Transaction<'_>> {
+pub(crate) async fn begin(client: &mut Object) -> StoreResult<Transaction<'_>> {
     let tx = client
         .build_transaction()
         .isolation_level(IsolationLevel::ReadCommitted)
@@ -123,7 +123,7 @@ async fn begin(client: &mut Object) -> StoreResult<Transaction<'_>> {
 }
 
 /// Appends `change` after the recorded head and commits the transaction [`begin`] started.
-async fn commit_audited(tx: Transaction<'_>, change: Change) -> StoreResult<AuditEntry> {
+pub(crate) async fn commit_audited(tx: Transaction<'_>, change: Change) -> StoreResult<AuditEntry> {
     let prev = head(&*tx).await?;
     let e = change.seal(prev.as_ref().map(|(s, h)| (*s, h.as_str())), now_text());
     tx.execute(

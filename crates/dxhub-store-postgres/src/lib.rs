@@ -13,6 +13,7 @@ use tokio_postgres::{NoTls, Row};
 
 mod accounts;
 mod dossiers;
+mod reports;
 
 mod migrations {
     refinery::embed_migrations!("migrations");

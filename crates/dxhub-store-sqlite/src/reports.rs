@@ -5,7 +5,7 @@
 
 use async_trait::async_trait;
 use dxhub_core::audit::{Change, now_text};
-use dxhub_core::reports::{ReportKey, ReportState, Transition, sha256_hex};
+use dxhub_core::reports::{ReportKey, ReportState, Transition, check_value, sha256_hex};
 use dxhub_core::units::UnitLevel;
 use dxhub_store::{
     ApprovedReport, Edition, Evidence, NewEdition, NewEvidence, Report, ReportFilter, ReportStore,
@@ -136,7 +136,8 @@ fn evidence_of(conn: &Connection, id: i64) -> StoreResult<Vec<Evidence>> {
 /// The revision `id` if it is the newest of its report and may be edited; `Conflict`
 /// naming why not otherwise.
 fn editable(tx: &Transaction<'_>, id: i64) -> StoreResult<Report> {
-    let report = report_by_id(tx, id)?.ok_or_else(|| StoreError::NotFound(format!("no report {id}")))?;
+    let report =
+        report_by_id(tx, id)?.ok_or_else(|| StoreError::NotFound(format!("no report {id}")))?;
     if !report.state.editable() {
         return Err(StoreError::Conflict(format!(
             "the report is {}; only a draft or returned report can be changed",
@@ -213,17 +214,17 @@ impl ReportStore for SqliteStore {
             if let Some(r) = newest(c, &key)? {
                 return Ok(r);
             }
-            let mut audit = audit;
-            audit.new = json(&key);
-            audited(c, audit, |tx| {
-                // Another writer may have opened it between the read and the lock.
-                if let Some(r) = newest(tx, &key)? {
-                    return Ok(r);
-                }
-                tx.execute(
+            let tx = c
+                .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+                .map_err(db_err)?;
+            // Another writer may have opened it between the read and the lock: then nothing
+            // changes and nothing is audited (the transaction rolls back).
+            let inserted = tx
+                .execute(
                     "INSERT INTO reports (methodology, period, unit_level, unit_code, revision,
                                           state, updated_by, updated_at)
-                     VALUES (?1, ?2, ?3, ?4, 1, 'draft', ?5, ?6)",
+                     VALUES (?1, ?2, ?3, ?4, 1, 'draft', ?5, ?6)
+                     ON CONFLICT (methodology, period, unit_level, unit_code, revision) DO NOTHING",
                     params![
                         key.methodology,
                         key.period,
@@ -234,9 +235,17 @@ impl ReportStore for SqliteStore {
                     ],
                 )
                 .map_err(db_err)?;
-                report_by_id(tx, tx.last_insert_rowid())?
-                    .ok_or_else(|| StoreError::Database("the new report vanished".into()))
-            })
+            if inserted == 0 {
+                return newest(&tx, &key)?
+                    .ok_or_else(|| StoreError::Database("the opened report vanished".into()));
+            }
+            let created = report_by_id(&tx, tx.last_insert_rowid())?
+                .ok_or_else(|| StoreError::Database("the new report vanished".into()))?;
+            let mut audit = audit;
+            audit.new = json(&key);
+            append(&tx, audit)?;
+            tx.commit().map_err(db_err)?;
+            Ok(created)
         })
         .await
     }
@@ -308,6 +317,13 @@ impl ReportStore for SqliteStore {
         by: &str,
         audit: Change,
     ) -> StoreResult<Report> {
+        // SQLite would store NaN as NULL (and refuse it), PostgreSQL would keep it: both
+        // refuse what is not a number before writing anything.
+        for ch in changes {
+            if let Some(v) = ch.value {
+                check_value(&ch.code, v).map_err(StoreError::Conflict)?;
+            }
+        }
         let changes = changes.to_vec();
         let by = by.to_owned();
         self.with_conn(move |c| {
@@ -398,7 +414,15 @@ impl ReportStore for SqliteStore {
                                             WHEN ?6 = 'return' THEN NULL ELSE verified_by END,
                          approved_by = CASE WHEN ?6 = 'approve' THEN ?7 ELSE approved_by END
                      WHERE id = ?1",
-                    params![id, to.as_str(), comment, by_name, now_text(), step.as_str(), by_id],
+                    params![
+                        id,
+                        to.as_str(),
+                        comment,
+                        by_name,
+                        now_text(),
+                        step.as_str(),
+                        by_id
+                    ],
                 )
                 .map_err(db_err)?;
                 report_by_id(tx, id)?.ok_or_else(|| StoreError::NotFound(format!("no report {id}")))
@@ -528,7 +552,9 @@ impl ReportStore for SqliteStore {
                     )
                     .optional()
                     .map_err(db_err)?
-                    .ok_or_else(|| StoreError::NotFound(format!("no evidence file {evidence_id}")))?;
+                    .ok_or_else(|| {
+                        StoreError::NotFound(format!("no evidence file {evidence_id}"))
+                    })?;
                 editable(tx, report_id)?;
                 tx.execute("DELETE FROM report_evidence WHERE id = ?1", [evidence_id])
                     .map_err(db_err)?;
@@ -542,10 +568,7 @@ impl ReportStore for SqliteStore {
         self.with_conn(move |c| evidence_of(c, report_id)).await
     }
 
-    async fn evidence_content(
-        &self,
-        evidence_id: i64,
-    ) -> StoreResult<Option<(Evidence, Vec<u8>)>> {
+    async fn evidence_content(&self, evidence_id: i64) -> StoreResult<Option<(Evidence, Vec<u8>)>> {
         self.with_conn(move |c| {
             c.query_row(
                 &format!("SELECT {EVIDENCE_COLUMNS}, content FROM report_evidence WHERE id = ?1"),
@@ -673,5 +696,104 @@ impl ReportStore for SqliteStore {
             .map_err(db_err)
         })
         .await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Hand-run SQL on the database file cannot change an approved report, its values or
+    /// evidence, nor an edition: the V10 triggers refuse it underneath dxhub. (The same
+    /// for PostgreSQL is in the conformance suite.)
+    #[tokio::test]
+    async fn hand_run_sql_cannot_change_what_was_approved() {
+        let dir = std::env::temp_dir().join(format!(
+            "dxhub-reports-{}-{}",
+            std::process::id(),
+            jiff::Timestamp::now().as_nanosecond()
+        ));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("t.db");
+        let store = SqliteStore::open(&path).await.unwrap();
+        let key = ReportKey {
+            methodology: "dti-province-2022".into(),
+            period: "2024".into(),
+            level: UnitLevel::Province,
+            unit: "01".into(),
+        };
+        let change = || Change::new("cli", "test", "report");
+        let r = store.open_report(&key, "cli", change()).await.unwrap();
+        let value = ValueChange {
+            code: "a".into(),
+            value: Some(1.5),
+            note: None,
+        };
+        store
+            .set_report_values(r.id, &[value], "cli", change())
+            .await
+            .unwrap();
+        let file = NewEvidence {
+            element: None,
+            file_name: "qd.pdf".into(),
+            media_type: "application/pdf".into(),
+            content: b"%PDF-1.7".to_vec(),
+        };
+        store
+            .add_evidence(r.id, file, "cli", change())
+            .await
+            .unwrap();
+        for (from, step) in [
+            (ReportState::Draft, Transition::Submit),
+            (ReportState::Submitted, Transition::Verify),
+            (ReportState::Verified, Transition::Approve),
+        ] {
+            store
+                .transition_report(r.id, from, step, (1, "cli"), None, change())
+                .await
+                .unwrap();
+        }
+        let edition = NewEdition {
+            slug: "e".into(),
+            methodology: key.methodology.clone(),
+            methodology_version: 1,
+            period: "2024".into(),
+            map: "63".into(),
+            kind: "demo".into(),
+            title_vi: "e".into(),
+            title_en: "e".into(),
+            payload: "{}".into(),
+            published_by: "cli".into(),
+        };
+        assert!(store.ensure_edition(&edition).await.unwrap());
+        let approved = store.report(r.id).await.unwrap();
+
+        let db = Connection::open(&path).unwrap();
+        for sql in [
+            "UPDATE reports SET comment = 'changed' WHERE id = ?1",
+            "UPDATE reports SET state = 'draft' WHERE id = ?1",
+            "DELETE FROM reports WHERE id = ?1",
+            "UPDATE report_values SET value = value + 1 WHERE report_id = ?1",
+            "DELETE FROM report_values WHERE report_id = ?1",
+            "INSERT INTO report_values (report_id, code, value, updated_by, updated_at)
+             VALUES (?1, 'z', 1, 'sql', 'now')",
+            "UPDATE report_evidence SET content = x'00' WHERE report_id = ?1",
+            "DELETE FROM report_evidence WHERE report_id = ?1",
+            "UPDATE editions SET title_en = 'changed' WHERE ?1 > 0",
+            "DELETE FROM editions WHERE ?1 > 0",
+        ] {
+            let err = db.execute(sql, [r.id]).expect_err(sql).to_string();
+            assert!(
+                err.contains("locked") || err.contains("never"),
+                "{sql}: {err}"
+            );
+        }
+        drop(db);
+        assert_eq!(store.report(r.id).await.unwrap(), approved);
+        assert_eq!(store.report_values(r.id).await.unwrap()[0].value, 1.5);
+        assert_eq!(store.evidence(r.id).await.unwrap().len(), 1);
+        assert_eq!(store.editions().await.unwrap().len(), 1);
+        drop(store);
+        let _ = std::fs::remove_dir_all(&dir);
     }
 }
