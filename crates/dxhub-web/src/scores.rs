@@ -280,13 +280,15 @@ pub async fn compute(
         if !m.indicator(&o.indicator).is_some_and(|i| i.main) {
             continue;
         }
-        let from = match &o.provenance {
-            Provenance::Computed { from } => from.clone(),
-            _ => Vec::new(),
-        };
+        // Every input behind the indicator, through the indicators it is computed from.
+        let behind: Vec<String> = m
+            .elements_behind(&o.indicator)
+            .into_iter()
+            .map(|e| e.code.clone())
+            .collect();
         let list: Vec<Provenance> = inputs
             .iter()
-            .filter(|i| i.unit == o.unit && from.contains(&i.element))
+            .filter(|i| i.unit == o.unit && behind.contains(&i.element))
             .map(|i| i.provenance.clone())
             .collect();
         provenance.insert((o.unit.clone(), o.indicator.clone()), list);
@@ -418,7 +420,8 @@ pub async fn reexpress_on_34(
     });
     p.map = "34".into();
     p.note = Some(format!(
-        "Re-expressed from the 63-province values of {}: each new province takes the mean of its predecessors' main-indicator values.",
+        "Tính lại từ giá trị năm {0} của 63 tỉnh cũ: mỗi tỉnh mới lấy trung bình các chỉ số chính của các tỉnh hợp thành. \
+         / Re-expressed from the 63-province values of {0}: each new province takes the mean of its predecessors' main-indicator values.",
         old.period
     ));
     Ok(p)
@@ -472,7 +475,8 @@ pub fn dti_2022_historical(
     payload.rows = rows;
     payload.source = Some(source);
     payload.note = Some(
-        "Ranks as published for all 63 provinces; totals as published for the top five only (the per-indicator values were not published in a form we could obtain)."
+        "Thứ hạng của cả 63 tỉnh và điểm của 5 tỉnh dẫn đầu như đã công bố (giá trị từng chỉ số chưa thu thập được). \
+         / Ranks as published for all 63 provinces; totals as published for the top five only (the per-indicator values were not obtainable)."
             .into(),
     );
     Ok(dxhub_store::NewEdition {
@@ -502,7 +506,7 @@ pub async fn ensure_shipped_editions(store: &dyn Store) -> Result<usize, ApiErro
         .into_iter()
         .map(|u| (u.code, u.name))
         .collect();
-    let e = dti_2022_historical(&names).map_err(|e| ApiError::Conflict(e))?;
+    let e = dti_2022_historical(&names).map_err(ApiError::Conflict)?;
     Ok(usize::from(
         store.ensure_edition(&e).await.map_err(store_err)?,
     ))

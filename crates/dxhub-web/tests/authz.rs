@@ -2,6 +2,8 @@
 //! Allowed calls succeed and leave exactly one audit entry per change; refused calls get
 //! 401 (anonymous; GET pages redirect to sign-in) or 403, and change nothing.
 
+mod common;
+
 use axum::body::Body;
 use axum::http::{Method, Request, StatusCode, header};
 use dxhub_core::accounts::{NewApiKey, NewUser, Session};
@@ -54,14 +56,7 @@ struct World {
 }
 
 async fn world() -> World {
-    let dir = tempfile::tempdir().unwrap();
-    let store = dxhub_db::open(&dxhub_db::sqlite_url_in(dir.path()))
-        .await
-        .unwrap();
-    store
-        .load_reference(&dxhub_reference::ReferenceData::embedded().unwrap())
-        .await
-        .unwrap();
+    let (store, dir) = common::store_with_reference().await;
     let hash = hash_password("mat-khau-thu-nghiem").unwrap();
     let mut creds = Vec::new();
     for (who, role, scope) in [
@@ -735,22 +730,19 @@ fn filled_template(unit: &str, rows: &[(&str, Option<&str>, Option<f64>)]) -> Ve
 }
 
 fn score_of(page: &str, unit_name: &str) -> String {
-    // The table row of the unit: the score is the first 4-decimal number after its name.
+    // The table row of the unit: the score is the first `d.dddd` after its name.
     let at = page
         .find(unit_name)
         .unwrap_or_else(|| panic!("{unit_name} not on the page"));
-    let rest = &page[at..];
-    let re_start = rest
-        .char_indices()
-        .find(|(i, _)| {
-            rest[*i..].len() > 6
-                && rest[*i..].as_bytes()[0].is_ascii_digit()
-                && rest[*i..].as_bytes()[1] == b'.'
-                && rest[*i + 2..*i + 6].bytes().all(|b| b.is_ascii_digit())
+    let b = &page.as_bytes()[at..];
+    let start = (0..b.len().saturating_sub(6))
+        .find(|&i| {
+            b[i].is_ascii_digit()
+                && b[i + 1] == b'.'
+                && b[i + 2..i + 6].iter().all(u8::is_ascii_digit)
         })
-        .map(|(i, _)| i)
         .unwrap();
-    rest[re_start..re_start + 6].to_owned()
+    String::from_utf8(b[start..start + 6].to_vec()).unwrap()
 }
 
 #[tokio::test]

@@ -1,6 +1,8 @@
 //! Signing in through the real form: the double-submit CSRF token, sessions, sign-out, and
 //! throttling: ten wrong passwords in a row lock the next attempt; a right one works later.
 
+mod common;
+
 use axum::body::Body;
 use axum::http::{Request, StatusCode, header};
 use dxhub_core::accounts::{NewUser, ThrottlePolicy};
@@ -90,14 +92,7 @@ async fn sign_in(state: &AppState, email: &str, password: &str) -> Page {
 }
 
 async fn state(policy: ThrottlePolicy) -> (AppState, tempfile::TempDir) {
-    let dir = tempfile::tempdir().unwrap();
-    let store = dxhub_db::open(&dxhub_db::sqlite_url_in(dir.path()))
-        .await
-        .unwrap();
-    store
-        .load_reference(&dxhub_reference::ReferenceData::embedded().unwrap())
-        .await
-        .unwrap();
+    let (store, dir) = common::store_with_reference().await;
     store
         .create_user(
             &NewUser {

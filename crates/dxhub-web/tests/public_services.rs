@@ -1,6 +1,8 @@
 //! `GET /api/v1/public-services` through the real router on a SQLite store holding a
 //! small dossier feed: counts, rates computed on read, and 400s naming the parameter.
 
+mod common;
+
 use axum::body::Body;
 use axum::http::{Request, StatusCode};
 use dxhub_web::{AppState, router};
@@ -185,4 +187,47 @@ async fn dashboard_shows_map_trend_and_sortable_table() {
         let (s, _) = text(&format!("/public-services.csv?{bad}")).await;
         assert_eq!(s, StatusCode::BAD_REQUEST, "{bad}");
     }
+}
+
+/// Measured values flow into the indicators that declare them, with no report: index 766's
+/// on-time and online groups come from the dossier cells, with their provenance.
+#[tokio::test]
+async fn measured_values_flow_into_index_766() {
+    let (store, _dir) = common::store_with_reference().await;
+    let lines = [
+        "B1,t,1,1.000001,79,,online,true,completed,2026-01-05T01:00:00Z,2026-01-10T01:00:00Z,2026-01-08T01:00:00Z,50000,true",
+        "B2,t,1,1.000001,79,,online,false,completed,2026-02-05T01:00:00Z,2026-02-06T01:00:00Z,2026-02-09T01:00:00Z,0,false",
+        "B3,t,1,1.000002,79,,direct,false,received,2026-02-07T01:00:00Z,,,0,false",
+    ];
+    let text = format!("{HEADER}\n{}\n", lines.join("\n"));
+    let (parsed, _, _) =
+        dxhub_ingest::parse_all(text.as_bytes(), dxhub_ingest::Format::Csv).unwrap();
+    store.ingest_dossiers(parsed).await.unwrap();
+    let m = dxhub_index::shipped_by_id("index-766").unwrap();
+    let p = dxhub_web::scores::compute(store.as_ref(), &m, &dxhub_index::Period::Year(2026))
+        .await
+        .unwrap();
+    let hcm = p.rows.iter().find(|r| r.unit == "79").unwrap();
+    // On time: 1 of 2 completed; online: (2/3 + 1/3) / 2.
+    assert!(
+        (hcm.values["tien_do_ket_qua"] - 0.5).abs() < 1e-12,
+        "{hcm:?}"
+    );
+    assert!(
+        (hcm.values["dich_vu_truc_tuyen"] - 0.5).abs() < 1e-12,
+        "{hcm:?}"
+    );
+    assert!((hcm.score.unwrap() - (0.5 * 20.0 + 0.5 * 22.0)).abs() < 1e-9);
+    assert_eq!(hcm.rank, Some(1));
+    assert!(
+        hcm.provenance["tien_do_ket_qua"]
+            .iter()
+            .any(|p| matches!(p, dxhub_index::Provenance::Measured { .. })),
+        "{:?}",
+        hcm.provenance
+    );
+    // Reported groups without a report count as missing, never silently.
+    assert!(hcm.missing.contains(&"cong_khai_minh_bach".to_string()));
+    // Provinces without dossiers are listed unranked.
+    assert!(p.rows.iter().any(|r| r.unit == "01" && r.rank.is_none()));
 }

@@ -10,6 +10,7 @@ use clap::{Args, Parser, Subcommand};
 use dxhub_store::{ReferenceLoad, Store};
 
 mod demo_feed;
+mod demo_index;
 mod dossiers;
 mod index_cli;
 
@@ -308,6 +309,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             if store.dossier_count().await? == 0 {
                 load_demo_feed(&*store).await?;
             }
+            demo_index::load(&*store).await?;
             let web = Web { demo: true, ..web };
             serve(store, listen.listen, &web).await
         }
@@ -576,8 +578,6 @@ async fn open(url: &str) -> anyhow::Result<Arc<dyn Store>> {
     Ok(store)
 }
 
-/// Loads the embedded reference data unless this version is already in the store. The
-/// version is checked before parsing so that a restart costs milliseconds.
 /// Generates the demo feed and stores it in batches, logging how many and how long.
 async fn load_demo_feed(store: &dyn Store) -> anyhow::Result<()> {
     let started = Instant::now();
@@ -616,6 +616,9 @@ async fn load_demo_feed(store: &dyn Store) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Loads the embedded reference data unless this version is already in the store (the
+/// version is checked before parsing so that a restart costs milliseconds), then the
+/// editions that ship with dxhub.
 async fn ensure_reference(store: &dyn Store) -> anyhow::Result<()> {
     load_reference_if_new(store).await?;
     let editions = dxhub_web::scores::ensure_shipped_editions(store)

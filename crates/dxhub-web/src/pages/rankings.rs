@@ -144,12 +144,15 @@ fn chosen_units(p: &EditionPayload, asked: Option<&str>) -> Result<Vec<String>, 
     }
 }
 
+/// Per period, the rank and score of each chosen unit.
+type History = Vec<(String, BTreeMap<String, (Option<u32>, Option<f64>)>)>;
+
 /// Ranks (and scores) of the chosen units in every edition of the same map and family.
 async fn history(
     state: &AppState,
     current: &Edition,
     units: &[String],
-) -> Result<Vec<(String, BTreeMap<String, (Option<u32>, Option<f64>)>)>, ApiError> {
+) -> Result<History, ApiError> {
     let mut out = Vec::new();
     let mut list = state.store.editions().await?;
     list.retain(|e| e.map == current.map && family(&e.methodology) == family(&current.methodology));
@@ -186,7 +189,7 @@ fn family(id: &str) -> &str {
 }
 
 fn years_svg(
-    hist: &[(String, BTreeMap<String, (Option<u32>, Option<f64>)>)],
+    hist: &History,
     units: &[String],
     names: &BTreeMap<String, String>,
     n_units: usize,
@@ -242,9 +245,9 @@ fn map_legend(lang: Lang) -> Markup {
     html! {
         ul.legend aria-label=(lang.t("Chú giải", "Legend")) {
             @for (q, vi, en) in [(0, "thấp nhất", "lowest"), (1, "", ""), (2, "", ""), (3, "", ""), (4, "cao nhất", "highest")] {
-                li { svg width="14" height="14" class="map choropleth" aria-hidden="true" { rect class={ "prov q" (q) } width="14" height="14" {} } " " (lang.t("nhóm ", "fifth ")) (q + 1) @if !vi.is_empty() { " (" (lang.t(vi, en)) ")" } }
+                li { span class={ "swatch q" (q) } aria-hidden="true" {} (lang.t("nhóm ", "fifth ")) (q + 1) @if !vi.is_empty() { " (" (lang.t(vi, en)) ")" } }
             }
-            li { svg width="14" height="14" class="map choropleth" aria-hidden="true" { rect class="prov nodata" width="14" height="14" {} } " " (lang.t("không có số liệu", "no data")) }
+            li { span class="swatch nodata" aria-hidden="true" {} (lang.t("không có số liệu", "no data")) }
         }
     }
 }
@@ -271,18 +274,24 @@ async fn edition_body(
     let content = match shown.tab {
         Tab::Table => {
             let bands = bands(p);
+            let empty: Vec<crate::scores::IndicatorInfo> = Vec::new();
+            let indicators = if p.rows.iter().any(|r| !r.values.is_empty()) {
+                &p.indicators
+            } else {
+                &empty
+            };
             html! {
                 table.data.ranking {
                     thead { tr {
                         th { (lang.t("Hạng", "Rank")) } th { (lang.t("Đơn vị", "Unit")) } th { (lang.t("Điểm", "Score")) }
-                        @for i in &p.indicators { th title=(lang.t(&i.name_vi, &i.name_en)) { (lang.t(&i.name_vi, &i.name_en)) } }
+                        @for i in indicators { th title=(lang.t(&i.name_vi, &i.name_en)) { (lang.t(&i.name_vi, &i.name_en)) } }
                         @if !bands.is_empty() { th title=(lang.t("Thứ hạng bách phân vị 5–95 khi trọng số dao động ±20% (1.000 lần)", "5th–95th percentile rank with weights perturbed ±20% (1,000 draws)")) { (lang.t("Dải hạng 5–95%", "Rank band 5–95%")) } }
                     } }
                     tbody { @for r in &p.rows { tr {
                         td.num { (r.rank.map(|k| k.to_string()).unwrap_or_else(|| "–".into())) }
                         td { a href={ "/rankings/" (e.id) "/units/" (r.unit) } { (r.name) } }
                         td.num { (fmt_score(p, r.score)) }
-                        @for i in &p.indicators { td.num { (fmt_value(r.values.get(&i.code).copied())) } }
+                        @for i in indicators { td.num { (fmt_value(r.values.get(&i.code).copied())) } }
                         @if !bands.is_empty() { td.num { @if let Some(b) = bands.get(&r.unit) { (b.p5) "–" (b.p95) } } }
                     } } }
                 }
@@ -346,7 +355,7 @@ async fn edition_body(
         p {
             (lang.t(&p.methodology_name_vi, &p.methodology_name_en)) " (" code { (p.methodology) } ", " (lang.t("phiên bản ", "version ")) (p.methodology_version) ") · "
             (lang.t("bản đồ ", "map ")) (p.map) (lang.t(" tỉnh", " provinces")) " · "
-            (lang.t("công bố ", "published ")) (e.published_at) " · " (match e.kind.as_str() { "historical" => lang.t("số liệu đã công bố (lịch sử)", "as published (historical)"), "demo" => lang.t("dữ liệu minh họa", "demo data"), _ => lang.t("tính từ số liệu đã phê duyệt", "computed from approved values") })
+            (lang.t("công bố ", "published ")) (e.published_at.get(..10).unwrap_or(&e.published_at)) " · " (match e.kind.as_str() { "historical" => lang.t("số liệu đã công bố (lịch sử)", "as published (historical)"), "demo" => lang.t("dữ liệu minh họa", "demo data"), _ => lang.t("tính từ số liệu đã phê duyệt", "computed from approved values") })
         }
         @if let Some(n) = &p.note { p.notice role="note" { (n) } }
         @if let Some(s) = &p.source { p { (lang.t("Nguồn: ", "Source: ")) (s) } }
@@ -584,18 +593,28 @@ pub async fn index(
     let editions = state.store.editions().await.map_err(|err| ctx.err(err))?;
     let can_compute =
         authorize(&ctx.caller.principal, &Action::ReadMethodologies) == Decision::Allow;
-    let live: BTreeSet<(String, String)> = if can_compute {
-        state
-            .store
-            .reports(&ReportFilter::default())
-            .await
-            .map_err(|err| ctx.err(err))?
-            .into_iter()
-            .map(|r| (r.key.methodology, r.key.period))
-            .collect()
-    } else {
-        BTreeSet::new()
-    };
+    let mut live: BTreeSet<(String, String)> = BTreeSet::new();
+    if can_compute {
+        live.extend(
+            state
+                .store
+                .reports(&ReportFilter::default())
+                .await
+                .map_err(|err| ctx.err(err))?
+                .into_iter()
+                .map(|r| (r.key.methodology, r.key.period)),
+        );
+        // Methodologies fed by measured values have a computation even before any report.
+        let year = dxhub_core::date::today_in_vietnam().year();
+        for m in dxhub_index::shipped() {
+            if m.elements
+                .iter()
+                .any(|e| matches!(e.source, dxhub_index::Source::Measured(_)))
+            {
+                live.insert((m.id.clone(), year.to_string()));
+            }
+        }
+    }
     let body = html! {
         h1 { (lang.t("Xếp hạng chuyển đổi số", "Digital-transformation rankings")) }
         @if editions.is_empty() { p { (lang.t("Chưa có ấn bản nào được công bố.", "No edition published yet.")) } }
