@@ -48,6 +48,10 @@ pub const GEO_PROVINCES_34: &str =
 pub const DTI_2022_RANKING: &str =
     include_str!("../../../data/reference/dti/dti_2022_province_ranking.csv");
 
+/// The 2025 merger of the 63 provinces into 34: `old_code,old_name,new_code,new_name,…`.
+pub const PROVINCE_MERGER_63_TO_34: &str =
+    include_str!("../../../data/reference/admin_units/mapping/province_merger_63_to_34.csv");
+
 /// Where the DTI 2022 ranking was published.
 pub const DTI_2022_SOURCE: &str = "https://dti.gov.vn/xep-hang-2022 (Bộ Thông tin và Truyền thông)";
 

@@ -24,6 +24,15 @@ pub enum IndexCmd {
         /// The values: CSV with header `unit_code,indicator,value`; `-` reads standard input.
         #[arg(long, value_name = "FILE.csv")]
         values: PathBuf,
+        /// Values are of the 63 provinces before 2025-07-01: score them on the 34-province
+        /// map, each new province taking the mean of its predecessors' values (the rule
+        /// used when DTI 2024 was ranked on both maps).
+        #[arg(long)]
+        onto_34: bool,
+        /// With --onto-34: weight each old province by `unit_code,weight` rows (e.g. its
+        /// population) instead of the plain mean.
+        #[arg(long, value_name = "FILE.csv", requires = "onto_34")]
+        weights: Option<PathBuf>,
     },
     /// Lists the shipped methodologies: id, version and names.
     Methodologies,
@@ -50,6 +59,8 @@ pub fn run(cmd: IndexCmd) -> anyhow::Result<()> {
             methodology,
             methodology_file,
             values,
+            onto_34,
+            weights,
         } => {
             let m = choose(&methodology, methodology_file.as_deref())?;
             let text = if values.as_os_str() == "-" {
@@ -67,7 +78,10 @@ pub fn run(cmd: IndexCmd) -> anyhow::Result<()> {
             } else {
                 values.display().to_string()
             };
-            let vals = read_values(&m, &name, &text)?;
+            let mut vals = read_values(&m, &name, &text)?;
+            if onto_34 {
+                vals = onto_34_map(&vals, weights.as_deref())?;
+            }
             let scores = dxhub_index::score(&m, &vals)?;
             for s in &scores {
                 for code in &s.missing {
@@ -86,6 +100,81 @@ pub fn run(cmd: IndexCmd) -> anyhow::Result<()> {
             Ok(())
         }
     }
+}
+
+/// Re-expresses 63-province values on the 34-province map (plain or weighted mean).
+fn onto_34_map(values: &Values, weights: Option<&std::path::Path>) -> anyhow::Result<Values> {
+    let weight_of: Option<std::collections::BTreeMap<String, f64>> = match weights {
+        None => None,
+        Some(path) => {
+            let text = std::fs::read_to_string(path)
+                .with_context(|| format!("cannot read {}", path.display()))?;
+            let mut out = std::collections::BTreeMap::new();
+            let mut lines = text.lines().enumerate();
+            match lines.next() {
+                Some((_, h)) if h.trim_start_matches('\u{feff}').trim() == "unit_code,weight" => {}
+                _ => bail!("{}:1: the header must be unit_code,weight", path.display()),
+            }
+            for (i, line) in lines.filter(|(_, l)| !l.trim().is_empty()) {
+                let (code, w) = line.split_once(',').with_context(|| {
+                    format!("{}:{}: expected unit_code,weight", path.display(), i + 1)
+                })?;
+                let w: f64 = w
+                    .trim()
+                    .parse()
+                    .ok()
+                    .filter(|w: &f64| w.is_finite() && *w >= 0.0)
+                    .with_context(|| {
+                        format!(
+                            "{}:{}: field weight: '{}' is not a number of 0 or more",
+                            path.display(),
+                            i + 1,
+                            w.trim()
+                        )
+                    })?;
+                if out.insert(code.trim().to_owned(), w).is_some() {
+                    bail!(
+                        "{}:{}: field unit_code: '{}' given twice",
+                        path.display(),
+                        i + 1,
+                        code.trim()
+                    );
+                }
+            }
+            Some(out)
+        }
+    };
+    let mut mapping: std::collections::BTreeMap<String, Vec<(String, f64)>> = Default::default();
+    for line in dxhub_reference::PROVINCE_MERGER_63_TO_34.lines().skip(1) {
+        let cols: Vec<&str> = line.split(',').collect();
+        let (Some(old), Some(new)) = (cols.first(), cols.get(2)) else {
+            continue;
+        };
+        if !values.contains_key(*old) {
+            continue;
+        }
+        let w = match &weight_of {
+            None => 1.0,
+            Some(map) => *map
+                .get(*old)
+                .with_context(|| format!("no weight for unit {old} (a predecessor of {new})"))?,
+        };
+        mapping
+            .entry((*new).to_owned())
+            .or_default()
+            .push(((*old).to_owned(), w));
+    }
+    for unit in values.keys() {
+        if !mapping.values().flatten().any(|(old, _)| old == unit) {
+            bail!("unit {unit} is not one of the 63 provinces before 2025-07-01");
+        }
+    }
+    let weighting = if weight_of.is_some() {
+        dxhub_index::Weighting::Weighted
+    } else {
+        dxhub_index::Weighting::Mean
+    };
+    Ok(dxhub_index::reexpress(values, &mapping, weighting)?)
 }
 
 fn level_name(level: AppliesTo) -> &'static str {

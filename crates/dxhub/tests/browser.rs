@@ -46,6 +46,19 @@ fn headless(chromium: &Path, profile: &Path) -> Command {
 
 /// Share of pixels painted in the land colours of the map (greens), in a PNG.
 fn land_share(png_path: &Path) -> f64 {
+    // The province fills are mid greens: green clearly above red, not near-white.
+    share_of(png_path, |r, g, b| {
+        g > r + 25 && g >= b && g > 150 && g < 230 && r < 200
+    })
+}
+
+/// Share of pixels painted in the blues of a choropleth (ranking and dashboard maps).
+fn choropleth_share(png_path: &Path) -> f64 {
+    share_of(png_path, |r, g, b| b > r + 30 && b >= g && b < 250)
+}
+
+/// Share of the pixels of a PNG for which `is` holds (on their red, green and blue).
+fn share_of(png_path: &Path, is: impl Fn(i32, i32, i32) -> bool) -> f64 {
     let decoder = png::Decoder::new(std::io::BufReader::new(
         std::fs::File::open(png_path).unwrap(),
     ));
@@ -59,8 +72,7 @@ fn land_share(png_path: &Path) -> f64 {
     for p in px.chunks(channels) {
         let (r, g, b) = (p[0] as i32, p[1] as i32, p[2] as i32);
         total += 1;
-        // The province fills are mid greens: green clearly above red, not near-white.
-        if g > r + 25 && g >= b && g > 150 && g < 230 && r < 200 {
+        if is(r, g, b) {
             land += 1;
         }
     }
@@ -120,5 +132,42 @@ fn home_page_map_in_chromium() {
             std::fs::create_dir_all(&keep).unwrap();
             std::fs::copy(&shot, Path::new(&keep).join(shot.file_name().unwrap())).unwrap();
         }
+    }
+
+    // The published DTI 2022 ranking on its 63-province map, coloured by rank, in the
+    // reader's browser: every province drawn, and a real map on the screen.
+    let (status, editions) = common::http_get(&server.base, "/rankings");
+    assert_eq!(status, 200);
+    assert!(editions.contains("/rankings/1"), "{editions}");
+    let url = format!("{}/rankings/1?tab=map", server.base);
+    let profile = tempfile::tempdir().unwrap();
+    let dom = headless(&chromium, profile.path())
+        .arg("--dump-dom")
+        .arg(&url)
+        .output()
+        .unwrap();
+    let dom = String::from_utf8_lossy(&dom.stdout);
+    assert_eq!(
+        dom.matches("class=\"prov q").count(),
+        63,
+        "all 63 provinces ranked"
+    );
+    let shot = dir.path().join("ranking-2022-map.png");
+    let profile = tempfile::tempdir().unwrap();
+    let out = headless(&chromium, profile.path())
+        .arg("--window-size=1200,1400")
+        .arg(format!("--screenshot={}", shot.display()))
+        .arg(&url)
+        .output()
+        .unwrap();
+    assert!(out.status.success() && shot.exists());
+    let share = choropleth_share(&shot);
+    eprintln!(
+        "ranking map: {:.1} % of the screenshot is coloured provinces",
+        share * 100.0
+    );
+    assert!(share > 0.04, "only {:.2} % coloured pixels", share * 100.0);
+    if let Ok(keep) = std::env::var("DXHUB_SCREENSHOT_DIR") {
+        std::fs::copy(&shot, Path::new(&keep).join("ranking-2022-map.png")).unwrap();
     }
 }

@@ -269,3 +269,42 @@ fn lists_the_shipped_methodologies() {
         assert!(s.contains(id), "{id} in {s}");
     }
 }
+
+/// `--onto-34`: old Bắc Giang (24) and Bắc Ninh (27) become the new Bắc Ninh (24), scored
+/// with the mean of their values, or weighted by a file (e.g. population).
+#[test]
+fn onto_the_34_province_map_plain_and_weighted() {
+    let dir = tempfile::tempdir().unwrap();
+    let csv = dir.path().join("v63.csv");
+    let rows = format!(
+        "unit_code,indicator,value\n{}{}{}",
+        unit("24", [0.6; 9]),
+        unit("27", [0.8; 9]),
+        unit("01", [0.5; 9])
+    );
+    std::fs::write(&csv, rows).unwrap();
+    let run = |extra: &[&str]| {
+        let mut args = vec!["index", "score", "--methodology", "dti-province-2022", "--values"];
+        let path = csv.to_str().unwrap().to_owned();
+        args.push(&path);
+        args.push("--onto-34");
+        args.extend_from_slice(extra);
+        let out = dxhub().args(&args).output().unwrap();
+        (out.status.success(), text(&out.stdout), text(&out.stderr))
+    };
+    let (ok, out, err) = run(&[]);
+    assert!(ok, "{err}");
+    assert_eq!(out, "unit_code,score,rank\n24,0.7000,1\n01,0.5000,2\n");
+    let weights = dir.path().join("pop.csv");
+    std::fs::write(&weights, "unit_code,weight\n24,1\n27,3\n01,8\n").unwrap();
+    let (ok, out, err) = run(&["--weights", weights.to_str().unwrap()]);
+    assert!(ok, "{err}");
+    assert_eq!(out, "unit_code,score,rank\n24,0.7500,1\n01,0.5000,2\n");
+    // A missing weight is named; a unit that is not an old province is refused.
+    std::fs::write(&weights, "unit_code,weight\n24,1\n01,8\n").unwrap();
+    let (ok, _, err) = run(&["--weights", weights.to_str().unwrap()]);
+    assert!(!ok && err.contains("no weight for unit 27"), "{err}");
+    std::fs::write(&weights, "unit_code,weight\n24,abc\n").unwrap();
+    let (ok, _, err) = run(&["--weights", weights.to_str().unwrap()]);
+    assert!(!ok && err.contains(":2: field weight"), "{err}");
+}
