@@ -1109,6 +1109,146 @@ async fn reports_from_form_xlsx_and_evidence_to_a_frozen_edition() {
         .await;
     assert_eq!(csv_after, csv_before);
 
+    // The other views of the edition, the profile and the what-if page.
+    for tab in ["map", "years"] {
+        let (s, body, _) = w
+            .call(
+                Who::Anonymous,
+                Method::GET,
+                &format!("{edition}?tab={tab}"),
+                &[],
+            )
+            .await;
+        assert_eq!(s, StatusCode::OK, "{tab}: {body}");
+        let (s, csv, _) = w
+            .call(
+                Who::Anonymous,
+                Method::GET,
+                &format!("{edition}/csv?tab={tab}"),
+                &[],
+            )
+            .await;
+        assert_eq!(s, StatusCode::OK);
+        assert!(csv.contains("24,"), "{tab}: {csv}");
+    }
+    let (s, body, _) = w
+        .call(
+            Who::Anonymous,
+            Method::GET,
+            &format!("{edition}?tab=chart"),
+            &[],
+        )
+        .await;
+    assert_eq!(s, StatusCode::BAD_REQUEST);
+    assert!(body.contains("tab"), "{body}");
+    let (s, profile, _) = w
+        .call(
+            Who::Anonymous,
+            Method::GET,
+            &format!("{edition}/units/24"),
+            &[],
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK);
+    assert!(
+        profile.contains("0.8000") && profile.contains("0.7000"),
+        "score and median: {profile}"
+    );
+    let id = edition.rsplit('/').next().unwrap();
+    // Bắc Ninh's awareness value at 0: 0.8 − 0.8 × 100 / 1000 = 0.7200; nothing stored.
+    let before = w.audit_len().await;
+    let (s, page, _) = w
+        .call(
+            Who::Anonymous,
+            Method::GET,
+            &format!("/what-if?edition={id}&unit=24&v.nhan_thuc_so=0"),
+            &[],
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{page}");
+    assert_eq!(score_of(&page, "<td>Tỉnh Bắc Ninh"), "0.7200");
+    assert_eq!(w.audit_len().await, before);
+    let (s, page, _) = w
+        .call(
+            Who::Anonymous,
+            Method::GET,
+            &format!("/what-if?edition={id}&unit=24&v.nhan_thuc_so=2"),
+            &[],
+        )
+        .await;
+    assert_eq!(s, StatusCode::BAD_REQUEST);
+    assert!(page.contains("v.nhan_thuc_so"), "{page}");
+
+    // The other views of the edition, the profile and the what-if page.
+    for tab in ["map", "years"] {
+        let (s, body, _) = w
+            .call(
+                Who::Anonymous,
+                Method::GET,
+                &format!("{edition}?tab={tab}"),
+                &[],
+            )
+            .await;
+        assert_eq!(s, StatusCode::OK, "{tab}: {body}");
+        let (s, csv, _) = w
+            .call(
+                Who::Anonymous,
+                Method::GET,
+                &format!("{edition}/csv?tab={tab}"),
+                &[],
+            )
+            .await;
+        assert_eq!(s, StatusCode::OK);
+        assert!(csv.contains("24,"), "{tab}: {csv}");
+    }
+    let (s, body, _) = w
+        .call(
+            Who::Anonymous,
+            Method::GET,
+            &format!("{edition}?tab=chart"),
+            &[],
+        )
+        .await;
+    assert_eq!(s, StatusCode::BAD_REQUEST);
+    assert!(body.contains("tab"), "{body}");
+    let (s, profile, _) = w
+        .call(
+            Who::Anonymous,
+            Method::GET,
+            &format!("{edition}/units/24"),
+            &[],
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK);
+    assert!(
+        profile.contains("0.8000") && profile.contains("0.7000"),
+        "score and median: {profile}"
+    );
+    let id = edition.rsplit('/').next().unwrap();
+    // Bắc Ninh's awareness value at 0: 0.8 − 0.8 × 100 / 1000 = 0.7200; nothing stored.
+    let before = w.audit_len().await;
+    let (s, page, _) = w
+        .call(
+            Who::Anonymous,
+            Method::GET,
+            &format!("/what-if?edition={id}&unit=24&v.nhan_thuc_so=0"),
+            &[],
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{page}");
+    assert_eq!(score_of(&page, "<td>Tỉnh Bắc Ninh"), "0.7200");
+    assert_eq!(w.audit_len().await, before);
+    let (s, page, _) = w
+        .call(
+            Who::Anonymous,
+            Method::GET,
+            &format!("/what-if?edition={id}&unit=24&v.nhan_thuc_so=2"),
+            &[],
+        )
+        .await;
+    assert_eq!(s, StatusCode::BAD_REQUEST);
+    assert!(page.contains("v.nhan_thuc_so"), "{page}");
+
     let (chain, head) = w.store.audit_chain().await.unwrap();
     verify_chain(&chain, head.as_ref().map(|(s, h)| (*s, h.as_str()))).unwrap();
 }
