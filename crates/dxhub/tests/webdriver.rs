@@ -760,3 +760,94 @@ fn wrong_password_keeps_the_visitor_on_the_login_page() {
         assert!(page.who().await.contains(OFFICER_NAME));
     });
 }
+
+/// The DTI report in a real browser: the officer of Bắc Ninh types values (a decimal comma
+/// and a percentage), sees a bad value named, saves and submits; a reviewer verifies it;
+/// the verifier is not offered the approval.
+#[test]
+fn officer_fills_in_and_submits_a_report_and_a_reviewer_verifies_it() {
+    let Some(fx) = Fixture::start() else { return };
+    fx.add_user(
+        OFFICER_EMAIL,
+        OFFICER_NAME,
+        "province_officer",
+        Some("24"),
+        OFFICER_PASSWORD,
+    );
+    fx.add_user(
+        "tham.dinh@example.vn",
+        "Phạm Thẩm Định",
+        "reviewer",
+        None,
+        "mat-khau-tham-dinh",
+    );
+    fx.run(|page| async move {
+        const REPORT: &str = "/reports/dti-province-2025/2026/24";
+        page.sign_in(OFFICER_EMAIL, OFFICER_PASSWORD).await;
+        page.follow_nav("Báo cáo").await;
+        assert_eq!(page.path().await, "/reports");
+        page.goto(REPORT).await;
+        assert_eq!(page.status().await, 200);
+        assert!(page.h1().await.contains("Bắc Ninh"), "{}", page.h1().await);
+        page.type_into("#v-nhan_thuc_so", "nhiều").await;
+        page.press("//main//form", "Lưu giá trị").await;
+        assert_eq!(page.status().await, 422);
+        assert!(
+            page.text("main div.error")
+                .await
+                .contains("value:nhan_thuc_so")
+        );
+        // What was typed is still there to correct.
+        assert_eq!(page.value("#v-nhan_thuc_so").await, "nhiều");
+        let values = [
+            ("#v-nhan_thuc_so", "85%"),
+            ("#v-the_che_so", "0,8"),
+            ("#v-ha_tang_so", "0.75"),
+            ("#v-nhan_luc_so", "0,7"),
+            ("#v-an_toan_thong_tin_mang", "0,9"),
+            ("#v-hd_chinh_quyen_so", "0,8"),
+            ("#v-hd_kinh_te_so", "0,6"),
+            ("#v-hd_xa_hoi_so", "0,65"),
+        ];
+        for (field, v) in values {
+            page.type_into(field, v).await;
+        }
+        page.press("//main//form", "Lưu giá trị").await;
+        assert_eq!(page.status().await, 200);
+        assert_eq!(
+            page.text("main p.notice[role=status]").await,
+            "Đã lưu giá trị."
+        );
+        assert_eq!(page.value("#v-nhan_thuc_so").await, "0.85");
+        page.screenshot("report-saved").await;
+        page.press("//main//form", "Gửi thẩm định").await;
+        assert_eq!(page.text("main strong.state").await, "Đã gửi");
+        // Submitted: no longer editable.
+        assert!(
+            page.client
+                .find(Locator::Css("#v-nhan_thuc_so"))
+                .await
+                .is_err()
+        );
+        page.press("//header", "Đăng xuất").await;
+
+        page.sign_in("tham.dinh@example.vn", "mat-khau-tham-dinh")
+            .await;
+        page.goto("/reports?state=submitted").await;
+        assert!(
+            page.texts("main table td a")
+                .await
+                .contains(&"24".to_owned())
+        );
+        page.goto(REPORT).await;
+        page.press("//main//form", "Xác nhận đã thẩm định").await;
+        assert_eq!(page.text("main strong.state").await, "Đã thẩm định");
+        let buttons = page.texts("main form button").await;
+        assert!(
+            !buttons.contains(&"Phê duyệt".to_owned()),
+            "the verifier may not approve: {buttons:?}"
+        );
+        assert!(buttons.contains(&"Trả lại".to_owned()), "{buttons:?}");
+        page.screenshot("report-verified").await;
+    });
+}

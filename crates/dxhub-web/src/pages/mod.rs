@@ -336,6 +336,19 @@ pub fn thousands(n: u64, lang: Lang) -> String {
     out
 }
 
+/// A stored UTC time (`2026-11-23T15:01:43.862701Z`) as people in Viet Nam read it:
+/// `23/11/2026 22:01`; the text itself if it does not parse.
+pub fn local_time(stored: &str) -> String {
+    stored
+        .parse::<jiff::Timestamp>()
+        .map(|t| {
+            t.to_zoned(jiff::tz::TimeZone::fixed(jiff::tz::offset(7)))
+                .strftime("%d/%m/%Y %H:%M")
+                .to_string()
+        })
+        .unwrap_or_else(|_| stored.to_owned())
+}
+
 /// How a scope is written for people.
 pub fn scope_label(s: &Scope) -> String {
     match s {

@@ -220,7 +220,7 @@ fn body(
         p {
             (lang.t("Trạng thái: ", "State: ")) strong.state { (lang.t(svi, sen)) }
             @if let Some(r) = &v.report { " · " (lang.t("lần sửa ", "revision ")) (r.revision)
-                " · " (lang.t("cập nhật ", "updated ")) (r.updated_at) " " (lang.t("bởi ", "by ")) (r.updated_by) }
+                " · " (lang.t("cập nhật ", "updated ")) (super::local_time(&r.updated_at)) " " (lang.t("bởi ", "by ")) (r.updated_by) }
         }
         @if let Some(r) = &v.report { @if let Some(c) = &r.comment {
             p.notice role="note" { strong { (lang.t("Ý kiến: ", "Comment: ")) } (c) }
@@ -327,7 +327,7 @@ fn body(
         }
         @if v.revisions.len() > 1 {
             h2 { (lang.t("Các lần sửa", "Revisions")) }
-            ul { @for r in &v.revisions { @let (a, b) = r.state.label(); li { (lang.t("Lần ", "Revision ")) (r.revision) ": " (lang.t(a, b)) " · " (r.updated_at) } } }
+            ul { @for r in &v.revisions { @let (a, b) = r.state.label(); li { (lang.t("Lần ", "Revision ")) (r.revision) ": " (lang.t(a, b)) " · " (super::local_time(&r.updated_at)) } } }
         }
     }
 }
@@ -945,7 +945,7 @@ pub async fn list(
                 tbody { @for r in &reports { @let (vi, en) = r.state.label(); tr {
                     td { (r.key.methodology) } td { (r.key.period) }
                     td { a href={ "/reports/" (r.key.methodology) "/" (r.key.period) "/" (r.key.unit) } { (r.key.unit) } }
-                    td { (lang.t(vi, en)) } td { (r.updated_at) }
+                    td { (lang.t(vi, en)) } td { (super::local_time(&r.updated_at)) }
                 } } }
             }
         }
