@@ -12,8 +12,8 @@ use dxhub_reference::ReferenceData;
 
 pub mod reports;
 pub use reports::{
-    ApprovedReport, Edition, Evidence, NewEdition, NewEvidence, Report, ReportFilter,
-    ReportStore, ReportedValue, ValueChange,
+    ApprovedReport, Edition, Evidence, NewEdition, NewEvidence, Report, ReportFilter, ReportStore,
+    ReportedValue, ValueChange,
 };
 
 /// Why a store operation failed.

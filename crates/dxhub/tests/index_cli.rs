@@ -284,7 +284,13 @@ fn onto_the_34_province_map_plain_and_weighted() {
     );
     std::fs::write(&csv, rows).unwrap();
     let run = |extra: &[&str]| {
-        let mut args = vec!["index", "score", "--methodology", "dti-province-2022", "--values"];
+        let mut args = vec![
+            "index",
+            "score",
+            "--methodology",
+            "dti-province-2022",
+            "--values",
+        ];
         let path = csv.to_str().unwrap().to_owned();
         args.push(&path);
         args.push("--onto-34");
