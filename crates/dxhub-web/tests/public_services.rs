@@ -152,6 +152,18 @@ async fn dashboard_shows_map_trend_and_sortable_table() {
     );
     assert!(!html.contains("<script"));
     assert!(!html.contains(" style="));
+    assert_eq!(
+        html.matches("class=\"prov ").count(),
+        34,
+        "the 34-province map for 2026"
+    );
+    assert!(html.contains("class=\"legend\""), "the map has a legend");
+
+    // A period before 1 July 2025 is drawn on the 63-province map.
+    let (s, html) = text("/public-services?period=2025-03").await;
+    assert_eq!(s, StatusCode::OK);
+    assert!(html.contains("Bản đồ 63 tỉnh"), "{html}");
+    assert_eq!(html.matches("class=\"prov ").count(), 63);
 
     // Sorting: by received, descending, 79 first; the CSV follows the same order.
     let (s, html) = text("/public-services?period=2026&sort=received&dir=desc").await;

@@ -203,15 +203,35 @@ pub async fn page(
     params
         .finish(&["period", "rate", "sort", "dir", "lang"])
         .map_err(err)?;
+    // The map in force at the end of the period: 63 provinces before 1 July 2025.
+    let version = v
+        .period
+        .parse::<dxhub_index::Period>()
+        .map(|p| MapVersion::on(crate::scores::period_end(&p)))
+        .unwrap_or(MapVersion::Provinces34);
+    let other = match version {
+        MapVersion::Provinces63 => MapVersion::Provinces34,
+        MapVersion::Provinces34 => MapVersion::Provinces63,
+    };
     let maps = state.maps.clone();
-    let map = tokio::task::spawn_blocking(move || maps.national(MapVersion::Provinces34).clone())
-        .await
-        .map_err(|e| err(ApiError::NotFound(e.to_string())))?;
-    let names: HashMap<&str, &str> = map
+    let (map, other_map) = tokio::task::spawn_blocking(move || {
+        (maps.national(version).clone(), maps.national(other).clone())
+    })
+    .await
+    .map_err(|e| err(ApiError::NotFound(e.to_string())))?;
+    // A year that spans the reorganisation has rows of both maps; name each code by the
+    // map of the period's end first.
+    let mut names: HashMap<&str, &str> = other_map
         .features
         .iter()
         .map(|f| (f.code.as_str(), f.name.as_str()))
         .collect();
+    names.extend(
+        map.features
+            .iter()
+            .map(|f| (f.code.as_str(), f.name.as_str())),
+    );
+    let n = |x: u64| super::thousands(x, lang);
     let bucket = buckets(&v.provinces, &v.rate);
     let period_label = match v.kind {
         PeriodKind::Month => lang.t("Tháng", "Month"),
@@ -234,20 +254,20 @@ pub async fn page(
         }
         section.headline {
             h2 { (period_label) " " (v.period) " · " (lang.t("Toàn quốc", "Nation")) }
-            @if let Some(n) = &v.nation {
+            @if let Some(nat) = &v.nation {
                 dl.figures {
-                    dt { (lang.t("Hồ sơ tiếp nhận", "Dossiers received")) } dd { (n.received) }
-                    dt { (lang.t("Tỷ lệ trực tuyến", "Online share")) } dd { (pct(n.online_share)) }
-                    dt { (lang.t("Tỷ lệ toàn trình", "End-to-end share")) } dd { (pct(n.end_to_end_share)) }
-                    dt { (lang.t("Tỷ lệ đúng hạn", "On-time share")) } dd { (pct(n.on_time_share)) }
-                    dt { (lang.t("Thanh toán trực tuyến (VND)", "Online payments (VND)")) } dd { (n.online_payment_vnd) }
+                    dt { (lang.t("Hồ sơ tiếp nhận", "Dossiers received")) } dd { (n(nat.received)) }
+                    dt { (lang.t("Tỷ lệ trực tuyến", "Online share")) } dd { (pct(nat.online_share)) }
+                    dt { (lang.t("Tỷ lệ toàn trình", "End-to-end share")) } dd { (pct(nat.end_to_end_share)) }
+                    dt { (lang.t("Tỷ lệ đúng hạn", "On-time share")) } dd { (pct(nat.on_time_share)) }
+                    dt { (lang.t("Thanh toán trực tuyến (VND)", "Online payments (VND)")) } dd { (n(nat.online_payment_vnd)) }
                 }
             } @else {
                 p { (lang.t("Chưa có số liệu cho kỳ này.", "No data for this period.")) }
             }
         }
         section {
-            h2 { (lang.t("Bản đồ 34 tỉnh, thành phố", "Map of the 34 provinces")) }
+            h2 { @if version == MapVersion::Provinces63 { (lang.t("Bản đồ 63 tỉnh, thành phố (trước 01/7/2025)", "Map of the 63 provinces (before 1 July 2025)")) } @else { (lang.t("Bản đồ 34 tỉnh, thành phố", "Map of the 34 provinces")) } }
             svg.map.national.choropleth viewBox=(map.view_box) role="img" aria-labelledby="ps-map-title" xmlns="http://www.w3.org/2000/svg" {
                 title #ps-map-title { (lang.t("Bản đồ tỷ lệ theo tỉnh", "Rate by province")) }
                 rect.sea x="0" y="0" width=(map.width) height=(map.height) {}
@@ -256,6 +276,7 @@ pub async fn page(
                     path class=(class) d=(f.d) { title { (f.name) } }
                 }
             }
+            (super::rankings::map_legend(lang))
         }
         section {
             h2 { (lang.t("Xu hướng theo tháng", "Monthly trend")) }
@@ -275,10 +296,10 @@ pub async fn page(
                     @for r in &v.provinces {
                         tr {
                             td { (names.get(r.unit.as_str()).copied().unwrap_or(&r.unit)) " (" (r.unit) ")" }
-                            td.num { (r.received) } td.num { (r.online) }
+                            td.num { (n(r.received)) } td.num { (n(r.online)) }
                             td.num { (pct(r.online_share)) } td.num { (pct(r.end_to_end_share)) }
-                            td.num { (pct(r.on_time_share)) } td.num { (r.online_payments) }
-                            td.num { (r.online_payment_vnd) } td.num { (r.services_online) }
+                            td.num { (pct(r.on_time_share)) } td.num { (n(r.online_payments)) }
+                            td.num { (n(r.online_payment_vnd)) } td.num { (n(r.services_online)) }
                         }
                     }
                 }

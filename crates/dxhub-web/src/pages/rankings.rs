@@ -241,7 +241,8 @@ fn quintiles(p: &EditionPayload) -> BTreeMap<String, usize> {
         .collect()
 }
 
-fn map_legend(lang: Lang) -> Markup {
+/// The legend of a map coloured in fifths (quintiles), shared by the choropleth pages.
+pub(super) fn map_legend(lang: Lang) -> Markup {
     html! {
         ul.legend aria-label=(lang.t("Chú giải", "Legend")) {
             @for (q, vi, en) in [(0, "thấp nhất", "lowest"), (1, "", ""), (2, "", ""), (3, "", ""), (4, "cao nhất", "highest")] {
