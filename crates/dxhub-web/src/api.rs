@@ -38,6 +38,8 @@ pub fn routes() -> (axum::Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(healthz))
         .routes(routes!(crate::dossiers_api::ingest))
         .routes(routes!(crate::public_services::public_services))
+        .routes(routes!(crate::editions_api::list_editions))
+        .routes(routes!(crate::editions_api::get_edition))
         .split_for_parts()
 }
 

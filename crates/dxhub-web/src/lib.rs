@@ -15,6 +15,7 @@ use tower_http::trace::TraceLayer;
 pub mod api;
 pub mod auth;
 pub mod dossiers_api;
+pub mod editions_api;
 pub mod error;
 pub mod i18n;
 pub mod ingest;

@@ -1109,6 +1109,59 @@ async fn reports_from_form_xlsx_and_evidence_to_a_frozen_edition() {
         .await;
     assert_eq!(csv_after, csv_before);
 
+    // The same edition as JSON for scripts.
+    let id = edition.rsplit('/').next().unwrap();
+    let (s, list, _) = w
+        .call(Who::Anonymous, Method::GET, "/api/v1/editions", &[])
+        .await;
+    assert_eq!(s, StatusCode::OK);
+    let list: serde_json::Value = serde_json::from_str(&list).unwrap();
+    assert!(
+        list.as_array()
+            .unwrap()
+            .iter()
+            .any(|e| e["id"].to_string() == id),
+        "{list}"
+    );
+    let (s, doc, _) = w
+        .call(
+            Who::Anonymous,
+            Method::GET,
+            &format!("/api/v1/editions/{id}"),
+            &[],
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK);
+    let doc: serde_json::Value = serde_json::from_str(&doc).unwrap();
+    let row = doc["payload"]["rows"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["unit"] == "24")
+        .unwrap()
+        .clone();
+    assert_eq!(row["rank"], 1);
+    assert!(
+        (row["score"].as_f64().unwrap() - 0.8).abs() < 1e-12,
+        "{row}"
+    );
+    assert_eq!(
+        row["provenance"]["nhan_thuc_so"][0]["kind"], "reported",
+        "{row}"
+    );
+    assert_eq!(
+        w.call(Who::Anonymous, Method::GET, "/api/v1/editions/abc", &[])
+            .await
+            .0,
+        StatusCode::BAD_REQUEST
+    );
+    assert_eq!(
+        w.call(Who::Anonymous, Method::GET, "/api/v1/editions/999", &[])
+            .await
+            .0,
+        StatusCode::NOT_FOUND
+    );
+
     // The other views of the edition, the profile and the what-if page.
     for tab in ["map", "years"] {
         let (s, body, _) = w
