@@ -1120,7 +1120,7 @@ async fn reports_from_form_xlsx_and_evidence_to_a_frozen_edition() {
         list.as_array()
             .unwrap()
             .iter()
-            .any(|e| e["id"].to_string() == id),
+            .any(|e| e["id"].as_i64() == id.parse::<i64>().ok()),
         "{list}"
     );
     let (s, doc, _) = w
