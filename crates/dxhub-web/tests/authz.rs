@@ -1305,3 +1305,93 @@ async fn reports_from_form_xlsx_and_evidence_to_a_frozen_edition() {
     let (chain, head) = w.store.audit_chain().await.unwrap();
     verify_chain(&chain, head.as_ref().map(|(s, h)| (*s, h.as_str()))).unwrap();
 }
+
+/// The admin forms name each bad field, answer 422 and create nothing.
+#[tokio::test]
+async fn bad_admin_user_and_key_fields_are_named_and_nothing_is_created() {
+    use Who::*;
+    let w = world().await;
+    let users_before = w.store.users().await.unwrap().len();
+    let good = [
+        ("email", "moi@test.vn"),
+        ("name", "Người mới"),
+        ("role", "province_officer"),
+        ("scope", "24"),
+        ("password", "mot-mat-khau-dai"),
+    ];
+    for (field, bad, named) in [
+        ("email", "khong-phai-email", "e-mail"),
+        ("role", "superuser", "role"),
+        ("scope", "99", "scope"),
+        ("scope", "", "scope"),
+        ("scope", "BTC", "scope"),
+        ("password", "ngan", "password"),
+    ] {
+        let form: Vec<(&str, &str)> = good
+            .iter()
+            .map(|(k, v)| (*k, if *k == field { bad } else { *v }))
+            .collect();
+        let before = w.audit_len().await;
+        let (s, body, _) = w.call(Admin, Method::POST, "/admin/users", &form).await;
+        assert_eq!(
+            s,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "{field}={bad:?}: {body}"
+        );
+        assert!(
+            body.contains(&format!("{named}:")),
+            "{field}={bad:?} not named: {body}"
+        );
+        assert_eq!(
+            w.audit_len().await,
+            before,
+            "{field}={bad:?} wrote to the audit trail"
+        );
+    }
+    assert_eq!(w.store.users().await.unwrap().len(), users_before);
+
+    let keys_before = w.store.keys().await.unwrap().len();
+    for (form, named) in [
+        (
+            vec![
+                ("name", ""),
+                ("sources", "dvcqg"),
+                ("can", "ingest:dossiers"),
+            ],
+            "name",
+        ),
+        (
+            vec![
+                ("name", "k"),
+                ("sources", " , "),
+                ("can", "ingest:dossiers"),
+            ],
+            "sources",
+        ),
+        (
+            vec![
+                ("name", "k"),
+                ("sources", "nguon-qua-dai-nguon-qua-dai-nguon-qua-dai"),
+                ("can", "ingest:dossiers"),
+            ],
+            "sources",
+        ),
+        (
+            vec![
+                ("name", "k"),
+                ("sources", "dvcqg"),
+                ("can", "ingest:everything"),
+            ],
+            "can",
+        ),
+        (vec![("name", "k"), ("sources", "dvcqg")], "can"),
+    ] {
+        let (s, body, _) = w.call(Admin, Method::POST, "/admin/keys", &form).await;
+        assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{form:?}: {body}");
+        assert!(
+            body.contains(&format!("{named}:")),
+            "{form:?}: {named} not named: {body}"
+        );
+    }
+    assert_eq!(w.store.keys().await.unwrap().len(), keys_before);
+}
