@@ -788,7 +788,31 @@ mod tests {
                 "{sql}: {err}"
             );
         }
+        // Nor can a draft's values be moved into the approved revision (V11).
+        let other = ReportKey {
+            unit: "02".into(),
+            ..key.clone()
+        };
+        let draft = store.open_report(&other, "cli", change()).await.unwrap();
+        let value = ValueChange {
+            code: "b".into(),
+            value: Some(0.5),
+            note: None,
+        };
+        store
+            .set_report_values(draft.id, &[value], "cli", change())
+            .await
+            .unwrap();
+        let err = db
+            .execute(
+                "UPDATE report_values SET report_id = ?1 WHERE report_id = ?2",
+                [r.id, draft.id],
+            )
+            .expect_err("moving values into an approved revision")
+            .to_string();
+        assert!(err.contains("locked"), "{err}");
         drop(db);
+        assert_eq!(store.report_values(r.id).await.unwrap().len(), 1);
         assert_eq!(store.report(r.id).await.unwrap(), approved);
         assert_eq!(store.report_values(r.id).await.unwrap()[0].value, 1.5);
         assert_eq!(store.evidence(r.id).await.unwrap().len(), 1);
