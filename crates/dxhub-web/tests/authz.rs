@@ -1109,6 +1109,28 @@ async fn reports_from_form_xlsx_and_evidence_to_a_frozen_edition() {
         .await;
     assert_eq!(csv_after, csv_before);
 
+    // The table as Excel: numbers stay numbers.
+    let (s, bytes, _) = w
+        .call_raw(
+            Who::Anonymous,
+            Method::GET,
+            &format!("{edition}/xlsx?tab=table"),
+            None,
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK);
+    {
+        use calamine::Reader;
+        let mut book: calamine::Xlsx<_> = calamine::Xlsx::new(std::io::Cursor::new(bytes)).unwrap();
+        let range = book.worksheet_range("table").unwrap();
+        assert_eq!(range.get_value((2, 0)).unwrap().to_string(), "rank");
+        let row = (3..range.height() as u32)
+            .find(|r| range.get_value((*r, 1)).map(|c| c.to_string()) == Some("24".into()))
+            .unwrap();
+        assert_eq!(range.get_value((row, 3)), Some(&calamine::Data::Float(0.8)));
+        assert_eq!(range.get_value((row, 0)), Some(&calamine::Data::Float(1.0)));
+    }
+
     // The same edition as JSON for scripts.
     let id = edition.rsplit('/').next().unwrap();
     let (s, list, _) = w

@@ -73,6 +73,7 @@ pub fn routes() -> Router<AppState> {
         .route("/rankings", get(rankings::index))
         .route("/rankings/{id}", get(rankings::edition_page))
         .route("/rankings/{id}/csv", get(rankings::edition_csv))
+        .route("/rankings/{id}/xlsx", get(rankings::edition_xlsx))
         .route("/rankings/{id}/units/{code}", get(rankings::unit_profile))
         .route("/rankings/live/{m}/{p}", get(rankings::live))
         .route("/rankings/live/{m}/{p}/publish", post(rankings::publish))

@@ -272,6 +272,7 @@ async fn edition_body(
         (Tab::Years, lang.t("Qua các năm", "Over the years")),
     ];
     let csv_href = edition_href(e.id, shown.tab, &shown.units).replacen('?', "/csv?", 1);
+    let xlsx_href = edition_href(e.id, shown.tab, &shown.units).replacen('?', "/xlsx?", 1);
     let content = match shown.tab {
         Tab::Table => {
             let bands = bands(p);
@@ -367,6 +368,7 @@ async fn edition_body(
         }
         (content)
         p { a href=(csv_href) { (lang.t("Tải CSV của phần đang xem", "Download this view as CSV")) }
+            " · " a href=(xlsx_href) { (lang.t("Tải Excel", "Download as Excel")) }
             " · " a href={ "/what-if?edition=" (e.id) } { (lang.t("Thử thay đổi trọng số / giá trị", "What if: change weights or values")) } }
     })
 }
@@ -401,67 +403,88 @@ fn csv_field(s: &str) -> String {
     }
 }
 
-/// `GET /rankings/{id}/csv?tab=…`: exactly what the tab shows, as CSV.
-pub async fn edition_csv(
-    State(state): State<AppState>,
-    Path(id): Path<i64>,
-    RawQuery(raw): RawQuery,
-) -> Result<Response, ApiError> {
-    let (e, p) = edition(&state, id).await?;
-    let shown = view_params(&p, crate::params::Params::parse(raw.as_deref()))?;
-    let score = |s: Option<f64>| s.map(|s| format!("{s:.4}")).unwrap_or_default();
-    let mut out = String::new();
-    match shown.tab {
+/// A cell of a downloaded view: text, or a number with the decimals it is shown with.
+enum Cell {
+    Text(String),
+    Num(f64, usize),
+    Empty,
+}
+
+impl Cell {
+    fn score(s: Option<f64>) -> Cell {
+        s.map_or(Cell::Empty, |s| Cell::Num(s, 4))
+    }
+
+    fn rank(r: Option<u32>) -> Cell {
+        r.map_or(Cell::Empty, |r| Cell::Num(f64::from(r), 0))
+    }
+}
+
+/// Exactly what a tab shows, as a header and rows (for CSV and XLSX alike).
+async fn view_rows(
+    state: &AppState,
+    e: &Edition,
+    p: &EditionPayload,
+    shown: &Shown,
+) -> Result<(Vec<String>, Vec<Vec<Cell>>), ApiError> {
+    let text = |s: &str| Cell::Text(s.to_owned());
+    Ok(match shown.tab {
         Tab::Table => {
-            let bands = bands(&p);
-            out.push_str("rank,unit_code,unit_name,score");
-            for i in &p.indicators {
-                out.push(',');
-                out.push_str(&i.code);
-            }
-            out.push_str(",rank_p5,rank_p95\n");
-            for r in &p.rows {
-                out.push_str(&format!(
-                    "{},{},{},{}",
-                    r.rank.map(|k| k.to_string()).unwrap_or_default(),
-                    r.unit,
-                    csv_field(&r.name),
-                    score(r.score)
-                ));
-                for i in &p.indicators {
-                    out.push(',');
-                    out.push_str(
-                        &r.values
-                            .get(&i.code)
-                            .map(|v| format!("{v:.4}"))
-                            .unwrap_or_default(),
+            let bands = bands(p);
+            let mut header: Vec<String> = ["rank", "unit_code", "unit_name", "score"]
+                .map(String::from)
+                .to_vec();
+            header.extend(p.indicators.iter().map(|i| i.code.clone()));
+            header.extend(["rank_p5".into(), "rank_p95".into()]);
+            let rows = p
+                .rows
+                .iter()
+                .map(|r| {
+                    let mut row = vec![
+                        Cell::rank(r.rank),
+                        text(&r.unit),
+                        text(&r.name),
+                        Cell::score(r.score),
+                    ];
+                    row.extend(
+                        p.indicators
+                            .iter()
+                            .map(|i| Cell::score(r.values.get(&i.code).copied())),
                     );
-                }
-                match bands.get(&r.unit) {
-                    Some(b) => out.push_str(&format!(",{},{}\n", b.p5, b.p95)),
-                    None => out.push_str(",,\n"),
-                }
-            }
+                    let band = bands.get(&r.unit);
+                    row.push(Cell::rank(band.map(|b| b.p5)));
+                    row.push(Cell::rank(band.map(|b| b.p95)));
+                    row
+                })
+                .collect();
+            (header, rows)
         }
         Tab::Map => {
-            let q = quintiles(&p);
-            out.push_str("unit_code,unit_name,score,rank,fifth\n");
-            for r in &p.rows {
-                out.push_str(&format!(
-                    "{},{},{},{},{}\n",
-                    r.unit,
-                    csv_field(&r.name),
-                    score(r.score),
-                    r.rank.map(|k| k.to_string()).unwrap_or_default(),
-                    q.get(&r.unit)
-                        .map(|b| (b + 1).to_string())
-                        .unwrap_or_default()
-                ));
-            }
+            let q = quintiles(p);
+            let header = ["unit_code", "unit_name", "score", "rank", "fifth"]
+                .map(String::from)
+                .to_vec();
+            let rows = p
+                .rows
+                .iter()
+                .map(|r| {
+                    vec![
+                        text(&r.unit),
+                        text(&r.name),
+                        Cell::score(r.score),
+                        Cell::rank(r.rank),
+                        Cell::rank(q.get(&r.unit).map(|b| *b as u32 + 1)),
+                    ]
+                })
+                .collect();
+            (header, rows)
         }
         Tab::Years => {
-            out.push_str("period,unit_code,unit_name,rank,score\n");
-            for (period, row) in history(&state, &e, &shown.units).await? {
+            let header = ["period", "unit_code", "unit_name", "rank", "score"]
+                .map(String::from)
+                .to_vec();
+            let mut rows = Vec::new();
+            for (period, row) in history(state, e, &shown.units).await? {
                 for u in &shown.units {
                     if let Some((rank, s)) = row.get(u) {
                         let name = p
@@ -470,30 +493,114 @@ pub async fn edition_csv(
                             .find(|r| &r.unit == u)
                             .map(|r| r.name.as_str())
                             .unwrap_or("");
-                        out.push_str(&format!(
-                            "{period},{u},{},{},{}\n",
-                            csv_field(name),
-                            rank.map(|k| k.to_string()).unwrap_or_default(),
-                            score(*s)
-                        ));
+                        rows.push(vec![
+                            text(&period),
+                            text(u),
+                            text(name),
+                            Cell::rank(*rank),
+                            Cell::score(*s),
+                        ]);
                     }
                 }
             }
+            (header, rows)
         }
-    }
-    let mut r = out.into_response();
-    r.headers_mut().insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("text/csv; charset=utf-8"),
-    );
-    if let Ok(v) = HeaderValue::from_str(&format!(
-        "attachment; filename=\"edition-{}-{}.csv\"",
-        e.id,
-        shown.tab.as_str()
-    )) {
+    })
+}
+
+fn download(bytes: Vec<u8>, media: &'static str, name: String) -> Response {
+    let mut r = bytes.into_response();
+    r.headers_mut()
+        .insert(header::CONTENT_TYPE, HeaderValue::from_static(media));
+    if let Ok(v) = HeaderValue::from_str(&format!("attachment; filename=\"{name}\"")) {
         r.headers_mut().insert(header::CONTENT_DISPOSITION, v);
     }
-    Ok(r)
+    r
+}
+
+/// The edition, the view asked for and its rows.
+async fn downloaded_view(
+    state: &AppState,
+    id: i64,
+    raw: Option<&str>,
+) -> Result<(Edition, Shown, Vec<String>, Vec<Vec<Cell>>), ApiError> {
+    let (e, p) = edition(state, id).await?;
+    let shown = view_params(&p, crate::params::Params::parse(raw))?;
+    let (header, rows) = view_rows(state, &e, &p, &shown).await?;
+    Ok((e, shown, header, rows))
+}
+
+/// `GET /rankings/{id}/csv?tab=…`: exactly what the tab shows, as CSV.
+pub async fn edition_csv(
+    State(state): State<AppState>,
+    Path(id): Path<i64>,
+    RawQuery(raw): RawQuery,
+) -> Result<Response, ApiError> {
+    let (e, shown, header, rows) = downloaded_view(&state, id, raw.as_deref()).await?;
+    let mut out = header.join(",");
+    out.push('\n');
+    for row in rows {
+        let cells: Vec<String> = row
+            .iter()
+            .map(|c| match c {
+                Cell::Text(t) => csv_field(t),
+                Cell::Num(v, d) => format!("{v:.d$}", d = *d),
+                Cell::Empty => String::new(),
+            })
+            .collect();
+        out.push_str(&cells.join(","));
+        out.push('\n');
+    }
+    let name = format!("edition-{}-{}.csv", e.id, shown.tab.as_str());
+    Ok(download(out.into_bytes(), "text/csv; charset=utf-8", name))
+}
+
+/// `GET /rankings/{id}/xlsx?tab=…`: the same as the CSV, as a workbook with numbers as
+/// numbers (scores shown with 4 decimals), a frozen header and the edition's title.
+pub async fn edition_xlsx(
+    State(state): State<AppState>,
+    Path(id): Path<i64>,
+    RawQuery(raw): RawQuery,
+) -> Result<Response, ApiError> {
+    use rust_xlsxwriter::{Format, Workbook};
+    let (e, shown, header, rows) = downloaded_view(&state, id, raw.as_deref()).await?;
+    let fail = |err: rust_xlsxwriter::XlsxError| {
+        ApiError::Store(dxhub_store::StoreError::Database(format!(
+            "cannot write the workbook: {err}"
+        )))
+    };
+    let mut wb = Workbook::new();
+    let bold = Format::new().set_bold();
+    let four = Format::new().set_num_format("0.0000");
+    let ws = wb.add_worksheet();
+    ws.set_name(shown.tab.as_str()).map_err(fail)?;
+    ws.write_with_format(0, 0, &e.title_vi, &bold)
+        .map_err(fail)?;
+    for (c, h) in header.iter().enumerate() {
+        ws.write_with_format(2, c as u16, h, &bold).map_err(fail)?;
+    }
+    for (i, row) in rows.iter().enumerate() {
+        let r = i as u32 + 3;
+        for (c, cell) in row.iter().enumerate() {
+            let c = c as u16;
+            match cell {
+                Cell::Text(t) => ws.write(r, c, t).map(|_| ()),
+                Cell::Num(v, 4) => ws.write_number_with_format(r, c, *v, &four).map(|_| ()),
+                Cell::Num(v, _) => ws.write_number(r, c, *v).map(|_| ()),
+                Cell::Empty => Ok(()),
+            }
+            .map_err(fail)?;
+        }
+    }
+    ws.set_freeze_panes(3, 0).map_err(fail)?;
+    ws.set_column_width(2, 28).map_err(fail)?;
+    let bytes = wb.save_to_buffer().map_err(fail)?;
+    let name = format!("edition-{}-{}.xlsx", e.id, shown.tab.as_str());
+    Ok(download(
+        bytes,
+        "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+        name,
+    ))
 }
 
 fn provenance_text(p: &Provenance, lang: Lang) -> String {
