@@ -881,6 +881,22 @@ async fn reports_from_form_xlsx_and_evidence_to_a_frozen_edition() {
         )
         .await;
     assert_eq!(status, StatusCode::OK);
+    // Nobody else may attach files or upload values to province 01's report.
+    for who in [Officer24, Reviewer, Admin, MinistryBtc] {
+        let csrf = w.csrf(who);
+        for (what, file) in [("evidence", "qd.pdf"), ("xlsx", "dti.xlsx")] {
+            let (ct, body) = multipart(&[("csrf", &csrf)], (file, &pdf));
+            let (s, _, _) = w
+                .call_raw(
+                    who,
+                    Method::POST,
+                    &format!("{r01}/{what}"),
+                    Some((ct, body)),
+                )
+                .await;
+            assert_eq!(s, StatusCode::FORBIDDEN, "{who:?} {what}");
+        }
+    }
     let (ct, body) = multipart(&[("csrf", &csrf01)], ("fake.pdf", b"MZ\x90\x00binary"));
     let (status, _, _) = w
         .call_raw(
