@@ -215,7 +215,7 @@ async fn move_v3_snapshots(tx: &tokio_postgres::Transaction<'_>) -> StoreResult<
 
 #[async_trait]
 impl DossierStore for PostgresStore {
-    async fn ingest_dossiers(&self, batch: Vec<DossierSnapshot>) -> StoreResult<IngestCounts> {
+    async fn ingest_keyed(&self, batch: KeyedBatch) -> StoreResult<IngestCounts> {
         if batch.is_empty() {
             return Ok(IngestCounts::default());
         }
@@ -230,8 +230,6 @@ impl DossierStore for PostgresStore {
             .await
             .map_err(db_err)?;
 
-        // Newest per key first, in memory: each key is read and written once.
-        let batch = KeyedBatch::new(batch);
         move_v3_snapshots(&tx).await?;
         // The stored snapshot of every key of the batch, in one round trip.
         let mut stored: Vec<Option<(u64, Contribution)>> = vec![None; batch.finals.len()];

@@ -11,7 +11,7 @@ use std::sync::Arc;
 use anyhow::{Context, bail};
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use dxhub_ingest::{DossierSnapshot, Format, IngestError, Rejection, parse_parallel};
+use dxhub_ingest::{DossierSnapshot, Format, IngestError, KeyedBatch, Rejection, parse_parallel};
 use dxhub_store::{GroupedRow, Grouping, IndicatorQuery, Store};
 use dxhub_web::ingest::UnitCalendar;
 use serde::Serialize;
@@ -90,6 +90,13 @@ struct Parsed {
     rejected: Vec<Rejection>,
 }
 
+/// A batch ready for the store: reduced to one snapshot per key on the parsing thread, so
+/// the storing thread only does the database work.
+struct Ready {
+    batch: KeyedBatch,
+    rejected: Vec<Rejection>,
+}
+
 /// Imports every file; fails only when a file or the database cannot be used.
 pub async fn import(
     store: Arc<dyn Store>,
@@ -157,13 +164,17 @@ async fn import_file(
         },
         ..FileSummary::default()
     };
-    let (tx, mut rx) = tokio::sync::mpsc::channel::<Parsed>(1);
+    let (tx, mut rx) = tokio::sync::mpsc::channel::<Ready>(1);
     let parser = std::thread::spawn(move || {
         let calendar = UnitCalendar::embedded();
         let mut cur = Parsed::default();
         let mut closed = false;
         let send = |p: Parsed, closed: &mut bool| {
-            if !*closed && tx.blocking_send(p).is_err() {
+            let ready = Ready {
+                batch: KeyedBatch::new(p.snapshots),
+                rejected: p.rejected,
+            };
+            if !*closed && tx.blocking_send(ready).is_err() {
                 *closed = true; // the storing side gave up: stop reading
                 cancel.store(true, Ordering::Relaxed);
             }
@@ -193,13 +204,13 @@ async fn import_file(
     });
     let mut failure = None;
     while let Some(batch) = rx.recv().await {
-        fs.lines += (batch.snapshots.len() + batch.rejected.len()) as u64;
+        fs.lines += batch.batch.lines() + batch.rejected.len() as u64;
         fs.rejected += batch.rejected.len() as u64;
         for r in &batch.rejected {
             sink.write(&name, r)?;
         }
-        if !batch.snapshots.is_empty() {
-            match store.ingest_dossiers(batch.snapshots).await {
+        if !batch.batch.is_empty() {
+            match store.ingest_keyed(batch.batch).await {
                 Ok(counts) => {
                     fs.applied += counts.applied;
                     fs.stale += counts.stale;
