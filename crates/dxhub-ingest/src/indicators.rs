@@ -453,6 +453,21 @@ pub struct CellDelta {
 }
 
 impl CellDelta {
+    /// The seven additive changes as stores write them, in the table's column order
+    /// (received, online, end_to_end, completed, completed_on_time, online_payments,
+    /// online_payment_vnd); `None` when the fee change does not fit in 64 bits.
+    pub fn counters(&self) -> Option<[i64; 7]> {
+        Some([
+            self.received,
+            self.online,
+            self.end_to_end,
+            self.completed,
+            self.completed_on_time,
+            self.online_payments,
+            i64::try_from(self.online_payment_vnd).ok()?,
+        ])
+    }
+
     fn is_zero(&self) -> bool {
         self.received == 0
             && self.online == 0

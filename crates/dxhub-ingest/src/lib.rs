@@ -18,7 +18,9 @@
 //! readers fill caller-owned vectors in batches ([`CsvReader::next_batch`]).
 //! `examples/parse_bench.rs` measures lines/s and MB/s on a file.
 
+pub mod batch;
 mod buffer;
+pub mod codec;
 pub mod csv;
 pub mod error;
 mod fast;
@@ -34,6 +36,7 @@ pub mod timestamp;
 use std::io::Read;
 use std::path::Path;
 
+pub use crate::batch::{KeyedBatch, Resolution};
 pub use crate::buffer::MAX_LINE_BYTES;
 pub use crate::csv::CsvReader;
 pub use crate::error::{HeaderProblem, IngestError, Rejection};

@@ -35,7 +35,17 @@ pub struct ParsedBatch {
     /// Physical lines in the stretch (empty lines included).
     pub lines: u64,
     pub snapshots: Vec<DossierSnapshot>,
+    /// The line number of each snapshot (`snapshot_lines[i]` for `snapshots[i]`; for a
+    /// record spanning lines, its last line), for checks made after parsing.
+    pub snapshot_lines: Vec<u64>,
     pub rejections: Vec<Rejection>,
+}
+
+impl ParsedBatch {
+    fn push(&mut self, s: DossierSnapshot, line: u64) {
+        self.snapshots.push(s);
+        self.snapshot_lines.push(line);
+    }
 }
 
 /// Whole lines cut out of the input, without any `"` (so each line is one record).
@@ -119,6 +129,7 @@ impl LineParser {
             if let LineParser::Csv(_, fast) = self
                 && let Some(consumed) = fast.parse_in_buffer(rest, &mut out.snapshots)
             {
+                out.snapshot_lines.push(line);
                 pos += consumed;
                 continue;
             }
@@ -136,17 +147,19 @@ impl LineParser {
             }
             match self {
                 LineParser::Csv(columns, fast) => {
-                    if !fast.parse_into(l, &mut out.snapshots) {
+                    if fast.parse_into(l, &mut out.snapshots) {
+                        out.snapshot_lines.push(line);
+                    } else {
                         // A quote-free line is one record: the plain general path is
                         // what the sequential reader's RFC 4180 framing comes down to.
                         match columns.parse_plain_line(l) {
-                            Ok(s) => out.snapshots.push(s),
+                            Ok(s) => out.push(s, line),
                             Err(e) => out.rejections.push(Rejection::new(line, e)),
                         }
                     }
                 }
                 LineParser::Ndjson => match parse_json_line(l) {
-                    Ok(s) => out.snapshots.push(s),
+                    Ok(s) => out.push(s, line),
                     Err(e) => out.rejections.push(Rejection::new(line, e)),
                 },
             }
@@ -337,6 +350,7 @@ macro_rules! one_record {
                 };
                 let n = self.next_batch(&mut b.snapshots, &mut b.rejections, 1)?;
                 b.lines = self.lines_read() - first;
+                b.snapshot_lines = vec![self.lines_read(); b.snapshots.len()];
                 Ok((n > 0 || b.lines > 0).then_some(b))
             }
         }

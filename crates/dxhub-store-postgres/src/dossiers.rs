@@ -1,7 +1,9 @@
 //! Dossier snapshots and the public-service indicator cells in PostgreSQL: each batch is
 //! one transaction that reads the stored snapshots it touches, writes the newer ones and
 //! applies the net indicator change, so the cells never drift from the snapshots. Every
-//! write is one statement over `unnest` arrays, whatever the size of the batch.
+//! write is one statement over `unnest` arrays, whatever the size of the batch. The batch
+//! is first reduced in memory to one snapshot per key ([`KeyedBatch`]); snapshots are kept
+//! in `dossier_snapshots` as key, version and [`codec`]-encoded fields (V12).
 //!
 //! # Several processes ingesting at once
 //!
@@ -14,16 +16,14 @@
 //! statement's snapshot predates the wait.) Locking per dossier key, in a fixed order, so
 //! that batches over disjoint dossiers run side by side, is an optimisation for later.
 
-use std::collections::{HashMap, HashSet};
-
 use async_trait::async_trait;
 use dxhub_ingest::{
-    Cell, CellKey, Channel, CommuneCode, DossierSnapshot, IndicatorRow, ProvinceCode, ShortStr,
-    Status, YearMonth,
+    Cell, CellKey, Channel, CommuneCode, Contribution, DossierSnapshot, IndicatorRow, KeyedBatch,
+    ProvinceCode, ShortStr, Status, YearMonth, codec,
 };
 use dxhub_store::{
     DossierStore, GroupedRow, Grouping, IndicatorQuery, IngestCounts, PeriodKind, StoreError,
-    StoreResult, fold_batch,
+    StoreResult,
 };
 use tokio_postgres::types::ToSql;
 use tokio_postgres::{IsolationLevel, Row};
@@ -34,28 +34,22 @@ use crate::{PostgresStore, db_err};
 /// audit locks) that serialises dossier batches across every process sharing the database.
 const LOCK_DOSSIERS: i64 = 0x6478_6875_6204;
 
-/// The stored snapshots of the batch's keys (`$1` sources, `$2` dossier ids, pairwise).
-const SELECT_STORED: &str =
-    "SELECT d.source, d.dossier_id, d.version, d.service_code, d.province_code,
-        d.commune_code, d.channel, d.end_to_end, d.status, d.received_at, d.due_at,
-        d.completed_at, d.fee_vnd, d.paid_online
-   FROM unnest($1::text[], $2::text[]) AS k(source, dossier_id)
-   JOIN dossiers d ON d.source = k.source AND d.dossier_id = k.dossier_id";
+/// The stored version and fields of the batch's keys (`$1` sources, `$2` dossier ids,
+/// pairwise), with the 1-based position of the key in the arrays.
+const SELECT_STORED: &str = "SELECT k.i, d.version, d.fields
+   FROM unnest($1::text[], $2::text[]) WITH ORDINALITY AS k(source, dossier_id, i)
+   JOIN dossier_snapshots d ON d.source = k.source AND d.dossier_id = k.dossier_id";
 
-const UPSERT_DOSSIERS: &str =
-    "INSERT INTO dossiers (source, dossier_id, version, service_code, province_code,
-        commune_code, channel, end_to_end, status, received_at, due_at, completed_at,
-        fee_vnd, paid_online)
- SELECT * FROM unnest($1::text[], $2::text[], $3::int8[], $4::text[], $5::text[], $6::text[],
-                      $7::text[], $8::bool[], $9::text[], $10::text[], $11::text[],
-                      $12::text[], $13::int8[], $14::bool[])
+const UPSERT_DOSSIERS: &str = "INSERT INTO dossier_snapshots (source, dossier_id, version, fields)
+ SELECT * FROM unnest($1::text[], $2::text[], $3::int8[], $4::bytea[])
  ON CONFLICT (source, dossier_id) DO UPDATE SET
-   version = excluded.version, service_code = excluded.service_code,
-   province_code = excluded.province_code, commune_code = excluded.commune_code,
-   channel = excluded.channel, end_to_end = excluded.end_to_end, status = excluded.status,
-   received_at = excluded.received_at, due_at = excluded.due_at,
-   completed_at = excluded.completed_at, fee_vnd = excluded.fee_vnd,
-   paid_online = excluded.paid_online";
+   version = excluded.version, fields = excluded.fields";
+
+/// Takes up to 50,000 snapshots out of the V3 text table, to be moved into
+/// `dossier_snapshots` (the encoding is not expressible in SQL).
+const TAKE_V3: &str = "DELETE FROM dossiers WHERE ctid IN (SELECT ctid FROM dossiers LIMIT 50000)
+ RETURNING source, dossier_id, version, service_code, province_code, commune_code, channel,
+           end_to_end, status, received_at, due_at, completed_at, fee_vnd, paid_online";
 
 const UPSERT_CELLS: &str =
     "INSERT INTO ps_cells (province_code, month, received, online, end_to_end, completed,
@@ -101,10 +95,6 @@ const SELECT_ROWS: &str =
 
 fn bad(what: &str, v: impl std::fmt::Display) -> StoreError {
     StoreError::Corrupt(format!("stored {what} '{v}' is invalid"))
-}
-
-fn ts_text(t: jiff::Timestamp) -> String {
-    t.to_string()
 }
 
 fn ts(v: String) -> StoreResult<jiff::Timestamp> {
@@ -197,9 +187,35 @@ fn first_error<T>(
     Ok(())
 }
 
+/// Moves the snapshots of the V3 text table `dossiers` into `dossier_snapshots`, in
+/// chunks, inside the caller's transaction: on the first ingest after the V12 migration (a
+/// no-op query afterwards).
+async fn move_v3_snapshots(tx: &tokio_postgres::Transaction<'_>) -> StoreResult<()> {
+    loop {
+        let rows = tx.query(TAKE_V3, &[]).await.map_err(db_err)?;
+        if rows.is_empty() {
+            return Ok(());
+        }
+        let (mut sources, mut ids, mut versions, mut fields) =
+            (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+        for row in &rows {
+            let s = snapshot_from_row(row)?;
+            let mut f = Vec::with_capacity(40);
+            codec::encode(&s, &mut f);
+            versions.push(to_i64(s.version, "version")?);
+            sources.push(s.source.as_str().to_owned());
+            ids.push(s.dossier_id.as_str().to_owned());
+            fields.push(f);
+        }
+        tx.execute(UPSERT_DOSSIERS, &[&sources, &ids, &versions, &fields])
+            .await
+            .map_err(db_err)?;
+    }
+}
+
 #[async_trait]
 impl DossierStore for PostgresStore {
-    async fn ingest_dossiers(&self, batch: Vec<DossierSnapshot>) -> StoreResult<IngestCounts> {
+    async fn ingest_keyed(&self, batch: KeyedBatch) -> StoreResult<IngestCounts> {
         if batch.is_empty() {
             return Ok(IngestCounts::default());
         }
@@ -214,29 +230,38 @@ impl DossierStore for PostgresStore {
             .await
             .map_err(db_err)?;
 
+        move_v3_snapshots(&tx).await?;
         // The stored snapshot of every key of the batch, in one round trip.
-        let mut stored: HashMap<(String, String), DossierSnapshot> = HashMap::new();
+        let mut stored: Vec<Option<(u64, Contribution)>> = vec![None; batch.finals.len()];
         {
-            let mut seen: HashSet<(&str, &str)> = HashSet::with_capacity(batch.len());
-            let (mut sources, mut ids) = (Vec::new(), Vec::new());
-            for s in &batch {
-                if seen.insert(s.key()) {
-                    sources.push(s.source.as_str());
-                    ids.push(s.dossier_id.as_str());
-                }
-            }
+            let sources: Vec<&str> = batch.finals.iter().map(|s| s.source.as_str()).collect();
+            let ids: Vec<&str> = batch.finals.iter().map(|s| s.dossier_id.as_str()).collect();
             let get = tx.prepare_cached(SELECT_STORED).await.map_err(db_err)?;
             for row in tx.query(&get, &[&sources, &ids]).await.map_err(db_err)? {
-                let old = snapshot_from_row(&row)?;
-                let key = (
-                    old.source.as_str().to_owned(),
-                    old.dossier_id.as_str().to_owned(),
-                );
-                stored.insert(key, old);
+                let i: i64 = row.try_get(0).map_err(db_err)?;
+                let i = usize::try_from(i - 1)
+                    .ok()
+                    .filter(|&i| i < stored.len())
+                    .ok_or_else(|| bad("key position", i))?;
+                let version = to_u64(row.try_get(1).map_err(db_err)?, "version")?;
+                let fields: &[u8] = row.try_get(2).map_err(db_err)?;
+                let s = &batch.finals[i];
+                let old = codec::decode(s.source.as_str(), s.dossier_id.as_str(), version, fields)
+                    .ok_or_else(|| bad("snapshot fields", s.dossier_id.as_str()))?;
+                stored[i] = Some((version, Contribution::of(&old)));
             }
         }
-
-        let (counts, finals, delta) = fold_batch(batch, &stored);
+        let resolution = batch.resolve(|i| stored[i].clone());
+        let counts = IngestCounts {
+            applied: resolution.applied,
+            stale: resolution.stale,
+        };
+        let delta = resolution.delta;
+        let finals: Vec<&DossierSnapshot> = resolution
+            .changed
+            .iter()
+            .map(|&i| &batch.finals[i])
+            .collect();
         if finals.is_empty() {
             // Nothing newer than what is stored: nothing to write.
             tx.commit().await.map_err(db_err)?;
@@ -245,30 +270,17 @@ impl DossierStore for PostgresStore {
 
         // The new snapshots, column by column.
         let n = finals.len();
-        let mut d_text: [Vec<&str>; 6] = Default::default();
-        let mut d_commune: Vec<Option<&str>> = Vec::with_capacity(n);
+        let mut d_source: Vec<&str> = Vec::with_capacity(n);
+        let mut d_id: Vec<&str> = Vec::with_capacity(n);
         let mut d_version = Vec::with_capacity(n);
-        let mut d_e2e = Vec::with_capacity(n);
-        let mut d_received = Vec::with_capacity(n);
-        let mut d_due: Vec<Option<String>> = Vec::with_capacity(n);
-        let mut d_completed: Vec<Option<String>> = Vec::with_capacity(n);
-        let mut d_fee = Vec::with_capacity(n);
-        let mut d_paid = Vec::with_capacity(n);
-        for s in &finals {
-            d_text[0].push(s.source.as_str());
-            d_text[1].push(s.dossier_id.as_str());
-            d_text[2].push(s.service_code.as_str());
-            d_text[3].push(s.province_code.as_str());
-            d_text[4].push(s.channel.as_str());
-            d_text[5].push(s.status.as_str());
-            d_commune.push(s.commune_code.as_ref().map(|c| c.as_str()));
+        let mut d_fields: Vec<Vec<u8>> = Vec::with_capacity(n);
+        for s in finals.iter().copied() {
+            d_source.push(s.source.as_str());
+            d_id.push(s.dossier_id.as_str());
             d_version.push(to_i64(s.version, "version")?);
-            d_e2e.push(s.end_to_end);
-            d_received.push(ts_text(s.received_at));
-            d_due.push(s.due_at.map(ts_text));
-            d_completed.push(s.completed_at.map(ts_text));
-            d_fee.push(to_i64(s.fee_vnd, "fee_vnd")?);
-            d_paid.push(s.paid_online);
+            let mut f = Vec::with_capacity(40);
+            codec::encode(s, &mut f);
+            d_fields.push(f);
         }
 
         // The net change of every touched cell, and of every touched (cell, service).
@@ -279,18 +291,9 @@ impl DossierStore for PostgresStore {
         let mut s_num: Vec<i64> = Vec::new();
         for (key, d) in &cells {
             let (p, m) = (key.province_code.as_str().to_owned(), key.month.to_string());
-            let vnd = i64::try_from(d.online_payment_vnd).map_err(|_| {
+            let nums = d.counters().ok_or_else(|| {
                 StoreError::Database("online_payment_vnd change out of range".into())
             })?;
-            let nums = [
-                d.received,
-                d.online,
-                d.end_to_end,
-                d.completed,
-                d.completed_on_time,
-                d.online_payments,
-                vnd,
-            ];
             for (col, v) in c_num.iter_mut().zip(nums) {
                 col.push(v);
             }
@@ -315,22 +318,7 @@ impl DossierStore for PostgresStore {
             .await
             .map_err(db_err)?;
 
-        let put_params: [&(dyn ToSql + Sync); 14] = [
-            &d_text[0],
-            &d_text[1],
-            &d_version,
-            &d_text[2],
-            &d_text[3],
-            &d_commune,
-            &d_text[4],
-            &d_e2e,
-            &d_text[5],
-            &d_received,
-            &d_due,
-            &d_completed,
-            &d_fee,
-            &d_paid,
-        ];
+        let put_params: [&(dyn ToSql + Sync); 4] = [&d_source, &d_id, &d_version, &d_fields];
         let cell_params: [&(dyn ToSql + Sync); 9] = [
             &c_key[0], &c_key[1], &c_num[0], &c_num[1], &c_num[2], &c_num[3], &c_num[4], &c_num[5],
             &c_num[6],
@@ -437,7 +425,11 @@ impl DossierStore for PostgresStore {
     async fn dossier_count(&self) -> StoreResult<u64> {
         let client = self.client().await?;
         let row = client
-            .query_one("SELECT count(*) FROM dossiers", &[])
+            // The V3 table is counted too: it holds snapshots until the first ingest moves them.
+            .query_one(
+                "SELECT (SELECT count(*) FROM dossier_snapshots) + (SELECT count(*) FROM dossiers)",
+                &[],
+            )
             .await
             .map_err(db_err)?;
         to_u64(row.try_get(0).map_err(db_err)?, "dossier count")

@@ -385,7 +385,14 @@ pub trait DossierStore: Send + Sync {
     async fn ingest_dossiers(
         &self,
         batch: Vec<dxhub_ingest::DossierSnapshot>,
-    ) -> StoreResult<IngestCounts>;
+    ) -> StoreResult<IngestCounts> {
+        self.ingest_keyed(dxhub_ingest::KeyedBatch::new(batch))
+            .await
+    }
+
+    /// [`DossierStore::ingest_dossiers`] for a batch already reduced to one snapshot per
+    /// key (callers with a spare core build the [`dxhub_ingest::KeyedBatch`] there).
+    async fn ingest_keyed(&self, batch: dxhub_ingest::KeyedBatch) -> StoreResult<IngestCounts>;
 
     /// Indicator rows, sorted by province then month.
     async fn indicator_rows(
@@ -403,53 +410,6 @@ pub trait DossierStore: Send + Sync {
 
     /// How many dossiers are stored.
     async fn dossier_count(&self) -> StoreResult<u64>;
-}
-
-/// Folds a batch into per-dossier outcomes given the stored snapshots: returns the counts,
-/// the final snapshot of every dossier the batch changed, and the indicator delta. Both
-/// backends use it, so they agree by construction.
-pub fn fold_batch(
-    batch: Vec<dxhub_ingest::DossierSnapshot>,
-    stored: &std::collections::HashMap<(String, String), dxhub_ingest::DossierSnapshot>,
-) -> (
-    IngestCounts,
-    Vec<dxhub_ingest::DossierSnapshot>,
-    dxhub_ingest::Delta,
-) {
-    use std::collections::HashMap;
-    let mut counts = IngestCounts::default();
-    // The newest snapshot seen so far for each key the batch touches.
-    let mut current: HashMap<(String, String), dxhub_ingest::DossierSnapshot> = HashMap::new();
-    let mut order: Vec<(String, String)> = Vec::new();
-    for s in batch {
-        let key = (
-            s.source.as_str().to_owned(),
-            s.dossier_id.as_str().to_owned(),
-        );
-        let newer = match current.get(&key).or_else(|| stored.get(&key)) {
-            Some(prev) => s.supersedes(prev),
-            None => true,
-        };
-        if newer {
-            counts.applied += 1;
-            if !current.contains_key(&key) {
-                order.push(key.clone());
-            }
-            current.insert(key, s);
-        } else {
-            counts.stale += 1;
-        }
-    }
-    let mut delta = dxhub_ingest::Delta::new();
-    let mut finals = Vec::with_capacity(order.len());
-    for key in order {
-        if let Some(new) = current.remove(&key) {
-            let old = stored.get(&key).map(dxhub_ingest::Contribution::of);
-            delta.replace(old.as_ref(), &dxhub_ingest::Contribution::of(&new));
-            finals.push(new);
-        }
-    }
-    (counts, finals, delta)
 }
 
 /// A complete dxhub store: every role trait joined.

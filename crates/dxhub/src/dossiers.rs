@@ -4,18 +4,17 @@
 //! CSV, JSON or XLSX.
 
 use std::fs::File;
-use std::io::{BufReader, BufWriter, IsTerminal, Write};
+use std::io::{BufWriter, IsTerminal, Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use anyhow::{Context, bail};
-use dxhub_ingest::{DossierReader, Format, Rejection};
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use dxhub_ingest::{DossierSnapshot, Format, IngestError, KeyedBatch, Rejection, parse_parallel};
 use dxhub_store::{GroupedRow, Grouping, IndicatorQuery, Store};
 use dxhub_web::ingest::UnitCalendar;
 use serde::Serialize;
-
-/// Lines per store transaction.
-pub const BATCH: usize = 10_000;
 
 /// Totals of one import, printed as JSON.
 #[derive(Debug, Default, Serialize)]
@@ -75,6 +74,29 @@ impl RejectSink {
     }
 }
 
+/// Lines per store transaction. Large, so that each dossier is resolved in memory and the
+/// store sees it once per batch; memory stays bounded: at most three batches exist at
+/// once (one being parsed, one waiting, one being stored), about 100 MB each.
+pub const BATCH: usize = 500_000;
+
+/// Threads parsing the feed (besides the one reading it and the one storing batches).
+const PARSE_THREADS: usize = 2;
+
+/// One batch as parsed and checked against the unit calendar.
+#[derive(Default)]
+struct Parsed {
+    snapshots: Vec<DossierSnapshot>,
+    /// Sorted by line.
+    rejected: Vec<Rejection>,
+}
+
+/// A batch ready for the store: reduced to one snapshot per key on the parsing thread, so
+/// the storing thread only does the database work.
+struct Ready {
+    batch: KeyedBatch,
+    rejected: Vec<Rejection>,
+}
+
 /// Imports every file; fails only when a file or the database cannot be used.
 pub async fn import(
     store: Arc<dyn Store>,
@@ -91,87 +113,141 @@ pub async fn import(
             RejectSink::Csv(Box::new(w))
         }
     };
-    let calendar = UnitCalendar::embedded();
     let mut summary = Summary::default();
     for path in files {
-        let name = path.display().to_string();
-        let file = File::open(path).with_context(|| format!("cannot read {name}"))?;
-        let size = file.metadata().map(|m| m.len()).unwrap_or(0);
-        let format = Format::from_path(path);
-        let reader = BufReader::with_capacity(1 << 20, CountingReader::new(file));
-        let progress = reader.get_ref().counter();
-        let mut reader = match format {
-            Some(f) => DossierReader::new(reader, f),
-            None => DossierReader::sniffed(reader),
-        }
-        .with_context(|| format!("{name}: cannot be read as a dossier feed"))?;
-        let bar = progress_bar(size, &name);
-        let mut fs = FileSummary {
-            file: name.clone(),
-            format: match reader.format() {
-                Format::Csv => "csv".into(),
-                Format::Ndjson => "ndjson".into(),
-            },
-            ..FileSummary::default()
-        };
-        let mut batch = Vec::with_capacity(BATCH);
-        let mut rejected = Vec::new();
-        loop {
-            // Items one at a time so every snapshot's line is known for the unit check.
-            let mut read_any = false;
-            while batch.len() < BATCH {
-                let Some(item) = reader.next() else { break };
-                read_any = true;
-                let line = reader.lines_read();
-                match item.with_context(|| format!("{name}: reading stopped"))? {
-                    Ok(s) => match calendar.check(&s) {
-                        Ok(()) => batch.push(s),
-                        Err((field, reason)) => rejected.push(Rejection {
-                            line,
-                            field: Some(field.to_owned()),
-                            reason,
-                        }),
-                    },
-                    Err(r) => rejected.push(r),
-                }
-            }
-            if !read_any && batch.is_empty() && rejected.is_empty() {
-                break;
-            }
-            fs.lines += (batch.len() + rejected.len()) as u64;
-            fs.rejected += rejected.len() as u64;
-            for r in rejected.drain(..) {
-                sink.write(&name, &r)?;
-            }
-            if !batch.is_empty() {
-                let counts = store
-                    .ingest_dossiers(std::mem::replace(&mut batch, Vec::with_capacity(BATCH)))
-                    .await
-                    .with_context(|| format!("{name}: the database refused a batch"))?;
-                fs.applied += counts.applied;
-                fs.stale += counts.stale;
-            }
-            if let Some(b) = &bar {
-                b.set_position(progress.get());
-            }
-            if !read_any {
-                break;
-            }
-        }
-        if let Some(b) = bar {
-            b.finish_and_clear();
-        }
+        let fs = import_file(&store, path, &mut sink).await?;
         summary.lines += fs.lines;
         summary.applied += fs.applied;
         summary.stale += fs.stale;
         summary.rejected += fs.rejected;
-        tracing::info!(file = %name, lines = fs.lines, applied = fs.applied, stale = fs.stale, rejected = fs.rejected, "file imported");
+        tracing::info!(file = %fs.file, lines = fs.lines, applied = fs.applied, stale = fs.stale, rejected = fs.rejected, "file imported");
         summary.files.push(fs);
     }
     if let RejectSink::Csv(mut w) = sink {
         w.flush()?;
     }
     Ok(summary)
+}
+
+/// One file: a thread parses it (with [`parse_parallel`]) into batches of [`BATCH`]
+/// lines while this task stores the previous batch, so parsing and storing overlap.
+async fn import_file(
+    store: &Arc<dyn Store>,
+    path: &Path,
+    sink: &mut RejectSink,
+) -> anyhow::Result<FileSummary> {
+    let name = path.display().to_string();
+    let mut file = File::open(path).with_context(|| format!("cannot read {name}"))?;
+    let size = file.metadata().map(|m| m.len()).unwrap_or(0);
+    let format = match Format::from_path(path) {
+        Some(f) => f,
+        None => {
+            let mut head = Vec::with_capacity(4096);
+            (&mut file)
+                .take(4096)
+                .read_to_end(&mut head)
+                .with_context(|| format!("cannot read {name}"))?;
+            file.seek(SeekFrom::Start(0))
+                .with_context(|| format!("cannot read {name}"))?;
+            Format::sniff(&head)
+        }
+    };
+    let reader = CountingReader::new(file);
+    let progress = reader.counter();
+    let cancel = reader.cancel.clone();
+    let bar = progress_bar(size, &name);
+    let mut fs = FileSummary {
+        file: name.clone(),
+        format: match format {
+            Format::Csv => "csv".into(),
+            Format::Ndjson => "ndjson".into(),
+        },
+        ..FileSummary::default()
+    };
+    let (tx, mut rx) = tokio::sync::mpsc::channel::<Ready>(1);
+    let parser = std::thread::spawn(move || {
+        let calendar = UnitCalendar::embedded();
+        let mut cur = Parsed::default();
+        let mut closed = false;
+        let send = |p: Parsed, closed: &mut bool| {
+            let ready = Ready {
+                batch: KeyedBatch::new(p.snapshots),
+                rejected: p.rejected,
+            };
+            if !*closed && tx.blocking_send(ready).is_err() {
+                *closed = true; // the storing side gave up: stop reading
+                cancel.store(true, Ordering::Relaxed);
+            }
+        };
+        let result = parse_parallel(reader, format, PARSE_THREADS, |b| {
+            let first_rejection = cur.rejected.len();
+            for (s, line) in b.snapshots.into_iter().zip(b.snapshot_lines) {
+                match calendar.check(&s) {
+                    Ok(()) => cur.snapshots.push(s),
+                    Err((field, reason)) => cur.rejected.push(Rejection {
+                        line,
+                        field: Some(field.to_owned()),
+                        reason,
+                    }),
+                }
+            }
+            cur.rejected.extend(b.rejections);
+            cur.rejected[first_rejection..].sort_by_key(|r| r.line);
+            if cur.snapshots.len() + cur.rejected.len() >= BATCH {
+                send(std::mem::take(&mut cur), &mut closed);
+            }
+        });
+        if result.is_ok() && !(cur.snapshots.is_empty() && cur.rejected.is_empty()) {
+            send(cur, &mut closed);
+        }
+        result
+    });
+    let mut failure = None;
+    while let Some(batch) = rx.recv().await {
+        fs.lines += batch.batch.lines() + batch.rejected.len() as u64;
+        fs.rejected += batch.rejected.len() as u64;
+        for r in &batch.rejected {
+            sink.write(&name, r)?;
+        }
+        if !batch.batch.is_empty() {
+            match store.ingest_keyed(batch.batch).await {
+                Ok(counts) => {
+                    fs.applied += counts.applied;
+                    fs.stale += counts.stale;
+                }
+                Err(e) => {
+                    failure = Some(e);
+                    break;
+                }
+            }
+        }
+        if let Some(b) = &bar {
+            b.set_position(progress.get());
+        }
+    }
+    drop(rx);
+    let parsed = tokio::task::spawn_blocking(move || parser.join())
+        .await
+        .context("the parsing thread could not be joined")?;
+    if let Some(e) = failure {
+        return Err(anyhow::Error::new(e).context(format!("{name}: the database refused a batch")));
+    }
+    match parsed {
+        Ok(Ok(_)) => {}
+        Ok(Err(e @ (IngestError::Header(_) | IngestError::NoHeader))) => {
+            return Err(
+                anyhow::Error::new(e).context(format!("{name}: cannot be read as a dossier feed"))
+            );
+        }
+        Ok(Err(e)) => {
+            return Err(anyhow::Error::new(e).context(format!("{name}: reading stopped")));
+        }
+        Err(_) => bail!("{name}: the parsing thread panicked"),
+    }
+    if let Some(b) = bar {
+        b.finish_and_clear();
+    }
+    Ok(fs)
 }
 
 fn progress_bar(size: u64, name: &str) -> Option<indicatif::ProgressBar> {
@@ -188,10 +264,12 @@ fn progress_bar(size: u64, name: &str) -> Option<indicatif::ProgressBar> {
     Some(bar)
 }
 
-/// Counts the bytes read, for the progress bar.
+/// Counts the bytes read, for the progress bar; fails once `cancel` is set, which stops
+/// the parser when the database side has given up.
 struct CountingReader<R> {
     inner: R,
     count: Arc<std::sync::atomic::AtomicU64>,
+    cancel: Arc<AtomicBool>,
 }
 
 struct Counter(Arc<std::sync::atomic::AtomicU64>);
@@ -207,6 +285,7 @@ impl<R> CountingReader<R> {
         CountingReader {
             inner,
             count: Arc::default(),
+            cancel: Arc::default(),
         }
     }
     fn counter(&self) -> Counter {
@@ -216,6 +295,9 @@ impl<R> CountingReader<R> {
 
 impl<R: std::io::Read> std::io::Read for CountingReader<R> {
     fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        if self.cancel.load(Ordering::Relaxed) {
+            return Err(std::io::Error::other("import cancelled"));
+        }
         let n = self.inner.read(buf)?;
         self.count
             .fetch_add(n as u64, std::sync::atomic::Ordering::Relaxed);

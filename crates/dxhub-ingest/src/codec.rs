@@ -1,0 +1,191 @@
+//! A compact, stable binary encoding of a snapshot's non-key fields (everything but
+//! `source`, `dossier_id` and `version`), for stores that keep the newest snapshot of
+//! millions of dossiers: about 30 bytes instead of ~150 as text columns, and decoding
+//! needs no text parsing. Every spec field is kept exactly (timestamps to the nanosecond).
+//!
+//! Layout (format 1; integers are LEB128 varints, signed ones zigzag-encoded; jiff's
+//! nanoseconds carry the sign of the seconds, so they are signed):
+//!
+//! | bytes | what |
+//! |---|---|
+//! | 1 | format (1) |
+//! | 1 | flags: bits 0–1 channel, 2–4 status, 5 end_to_end, 6 paid_online, 7 commune present |
+//! | 1 | flags: bit 0 due_at present, bit 1 completed_at present |
+//! | 2 | province code (ASCII digits) |
+//! | 5 | commune code (ASCII digits), if present |
+//! | varint | received_at: Unix seconds, then nanoseconds (both zigzag) |
+//! | varint | due_at − received_at in seconds, then due_at's nanoseconds (zigzag), if present |
+//! | varint | completed_at − received_at, the same way, if present |
+//! | varint | fee_vnd |
+//! | varint + bytes | service_code length and UTF-8 bytes |
+
+use jiff::Timestamp;
+
+use crate::snapshot::{Channel, DigitCode, DossierSnapshot, ShortStr, Status};
+
+const FORMAT: u8 = 1;
+
+fn put_varint(out: &mut Vec<u8>, mut v: u64) {
+    while v >= 0x80 {
+        out.push((v as u8) | 0x80);
+        v >>= 7;
+    }
+    out.push(v as u8);
+}
+
+fn zigzag(v: i64) -> u64 {
+    ((v << 1) ^ (v >> 63)) as u64
+}
+
+fn unzigzag(v: u64) -> i64 {
+    ((v >> 1) as i64) ^ -((v & 1) as i64)
+}
+
+/// Appends the encoding of `s`'s non-key fields to `out`.
+pub fn encode(s: &DossierSnapshot, out: &mut Vec<u8>) {
+    let channel = Channel::ALL
+        .iter()
+        .position(|c| *c == s.channel)
+        .unwrap_or(0) as u8;
+    let status = Status::ALL.iter().position(|c| *c == s.status).unwrap_or(0) as u8;
+    out.push(FORMAT);
+    out.push(
+        channel
+            | status << 2
+            | (s.end_to_end as u8) << 5
+            | (s.paid_online as u8) << 6
+            | (s.commune_code.is_some() as u8) << 7,
+    );
+    out.push(s.due_at.is_some() as u8 | (s.completed_at.is_some() as u8) << 1);
+    out.extend_from_slice(s.province_code.as_bytes());
+    if let Some(c) = &s.commune_code {
+        out.extend_from_slice(c.as_bytes());
+    }
+    let base = s.received_at.as_second();
+    put_varint(out, zigzag(base));
+    put_varint(out, zigzag(i64::from(s.received_at.subsec_nanosecond())));
+    for t in [s.due_at, s.completed_at].into_iter().flatten() {
+        put_varint(out, zigzag(t.as_second().wrapping_sub(base)));
+        put_varint(out, zigzag(i64::from(t.subsec_nanosecond())));
+    }
+    put_varint(out, s.fee_vnd);
+    put_varint(out, s.service_code.len() as u64);
+    out.extend_from_slice(s.service_code.as_bytes());
+}
+
+struct Cursor<'a>(&'a [u8]);
+
+impl<'a> Cursor<'a> {
+    fn byte(&mut self) -> Option<u8> {
+        let (&b, rest) = self.0.split_first()?;
+        self.0 = rest;
+        Some(b)
+    }
+
+    fn bytes(&mut self, n: usize) -> Option<&'a [u8]> {
+        if self.0.len() < n {
+            return None;
+        }
+        let (a, b) = self.0.split_at(n);
+        self.0 = b;
+        Some(a)
+    }
+
+    fn varint(&mut self) -> Option<u64> {
+        let mut v = 0u64;
+        for shift in (0..64).step_by(7) {
+            let b = self.byte()?;
+            v |= u64::from(b & 0x7f) << shift;
+            if b < 0x80 {
+                return Some(v);
+            }
+        }
+        None
+    }
+
+    fn time(&mut self, base: i64) -> Option<Timestamp> {
+        let secs = base.checked_add(unzigzag(self.varint()?))?;
+        let nanos = i32::try_from(unzigzag(self.varint()?)).ok()?;
+        Timestamp::new(secs, nanos).ok()
+    }
+}
+
+/// Rebuilds a snapshot from its key, version and [`encode`]d fields; `None` if the bytes
+/// are not a valid encoding.
+pub fn decode(
+    source: &str,
+    dossier_id: &str,
+    version: u64,
+    bytes: &[u8],
+) -> Option<DossierSnapshot> {
+    let mut c = Cursor(bytes);
+    if c.byte()? != FORMAT {
+        return None;
+    }
+    let f = c.byte()?;
+    let g = c.byte()?;
+    let province_code = DigitCode::parse_bytes(c.bytes(2)?)?;
+    let commune_code = if f & 0x80 != 0 {
+        Some(DigitCode::parse_bytes(c.bytes(5)?)?)
+    } else {
+        None
+    };
+    let base = unzigzag(c.varint()?);
+    let nanos = i32::try_from(unzigzag(c.varint()?)).ok()?;
+    let received_at = Timestamp::new(base, nanos).ok()?;
+    let due_at = if g & 1 != 0 {
+        Some(c.time(base)?)
+    } else {
+        None
+    };
+    let completed_at = if g & 2 != 0 {
+        Some(c.time(base)?)
+    } else {
+        None
+    };
+    let fee_vnd = c.varint()?;
+    let n = usize::try_from(c.varint()?).ok()?;
+    let service_code = ShortStr::new(std::str::from_utf8(c.bytes(n)?).ok()?);
+    if !c.0.is_empty() {
+        return None;
+    }
+    Some(DossierSnapshot {
+        source: ShortStr::new(source),
+        dossier_id: ShortStr::new(dossier_id),
+        version,
+        service_code,
+        province_code,
+        commune_code,
+        channel: *Channel::ALL.get((f & 3) as usize)?,
+        end_to_end: f & 0x20 != 0,
+        status: *Status::ALL.get(((f >> 2) & 7) as usize)?,
+        received_at,
+        due_at,
+        completed_at,
+        fee_vnd,
+        paid_online: f & 0x40 != 0,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn round_trips_every_field() {
+        let text = "dossier_id,source,version,service_code,province_code,commune_code,channel,end_to_end,status,received_at,due_at,completed_at,fee_vnd,paid_online\n\
+            R,rt,1,1.000001,79,26734,online,true,completed,2025-07-31T23:59:59.123456789+07:00,2025-08-01T10:00:00.000000001+07:00,2025-08-01T03:00:00.000000001Z,9223372036854775807,true\n\
+            R,rt,2,1.000001,79,,direct,false,processing,1900-07-31T23:59:59.5+07:00,,,,\n\
+            R,rt,3,2.000001,01,,postal,true,rejected,2025-07-31T16:00:00Z,1970-01-01T00:00:00Z,2099-08-01T00:00:00Z,0,false\n\
+            R,rt,4,3.0000000000000000000000000000000000001,96,96001,online,false,cancelled,2025-07-31T16:00:00Z,,,15000,true\n";
+        let (snaps, rej, _) = crate::parse_all(text.as_bytes(), crate::Format::Csv).unwrap();
+        assert!(rej.is_empty(), "{rej:?}");
+        for s in snaps {
+            let mut buf = Vec::new();
+            encode(&s, &mut buf);
+            let back = decode(s.source.as_str(), s.dossier_id.as_str(), s.version, &buf);
+            assert_eq!(back.as_ref(), Some(&s));
+            assert_eq!(decode("x", "y", 1, &buf[..buf.len() - 1]), None);
+        }
+    }
+}
