@@ -4,7 +4,8 @@
 //! it the test fails unless `DXHUB_SKIP_POSTGRES=1`). The indicator table, the dossier
 //! count and the applied/stale counts must equal the from-scratch computation of the
 //! in-memory reference (`dxhub_ingest::Latest` + `Aggregates::from_latest`) over the same
-//! delivery order.
+//! delivery order. Also: snapshots stored by the V3 schema are moved to the V12 table on the
+//! first ingest and then behave like any other.
 
 mod common;
 
@@ -243,4 +244,103 @@ async fn clear_postgres(url: &str) {
         .batch_execute("TRUNCATE dossiers, dossier_snapshots, ps_cells, ps_services")
         .await
         .expect("empty the dossier tables");
+}
+
+/// What the V3 code left behind in either backend: a text row and the cells it counted in
+/// (`$TRUE` / `$FALSE` become the backend's spelling of the booleans).
+const V3_ROWS: &str =
+    "INSERT INTO dossiers VALUES ('src', 'D1', 1, '1.000001', '79', NULL, 'online', $TRUE,
+                              'received', '2025-08-01T01:00:00Z', NULL, NULL, 0, $FALSE);
+     INSERT INTO ps_cells (province_code, month, received, online, end_to_end, completed,
+                           completed_on_time, online_payments, online_payment_vnd)
+          VALUES ('79', '2025-08', 1, 1, 1, 0, 0, 0, 0);
+     INSERT INTO ps_services VALUES ('79', '2025-08', '1.000001', 1);";
+
+fn parse_lines(lines: &[&str]) -> Vec<DossierSnapshot> {
+    let text = std::iter::once(HEADER)
+        .chain(lines.iter().copied())
+        .collect::<Vec<_>>()
+        .join("\n");
+    let (feed, rejected, _) = parse_all(text.as_bytes(), Format::Csv).expect("parse");
+    assert!(rejected.is_empty(), "{rejected:?}");
+    feed
+}
+
+/// After [`V3_ROWS`] were written behind the store's back: the first ingest moves the V3
+/// row into `dossier_snapshots`, and later versions replace it (subtracting what it
+/// contributed) exactly as if the new code had stored it.
+async fn check_v3_move(store: Arc<dyn Store>) {
+    let old = "D1,src,1,1.000001,79,,online,true,received,2025-08-01T01:00:00Z,,,0,false";
+    let later = [
+        old,
+        "D1,src,2,1.000002,01,00004,direct,false,completed,2025-08-01T01:00:00Z,2025-08-03T00:00:00Z,2025-08-02T00:00:00Z,15000,true",
+        "D2,src,1,1.000001,79,,online,false,received,2025-08-02T01:00:00Z,,,,",
+    ];
+    let what = store.backend();
+    assert_eq!(store.dossier_count().await.unwrap(), 1, "{what}");
+    let mut model = Latest::new();
+    model.offer(parse_lines(&[old]).remove(0));
+    let counts = store
+        .ingest_dossiers(parse_lines(&later))
+        .await
+        .expect("ingest");
+    for s in parse_lines(&later) {
+        model.offer(s);
+    }
+    let want = IngestCounts {
+        applied: 2,
+        stale: 1,
+    };
+    assert_eq!(counts, want, "{what}");
+    assert_eq!(store.dossier_count().await.unwrap(), 2, "{what}");
+    let rows = store
+        .indicator_rows(&IndicatorQuery::default())
+        .await
+        .unwrap();
+    assert_eq!(
+        rows,
+        Aggregates::from_latest(model.values()).rows(),
+        "{what}"
+    );
+}
+
+/// A database upgraded from V3 keeps its snapshots: SQLite, and PostgreSQL too when
+/// `DXHUB_TEST_DATABASE_URL` is set.
+#[test]
+fn snapshots_of_v3_are_moved_on_the_first_ingest() {
+    let postgres = common::postgres_database();
+    let rt = tokio::runtime::Runtime::new().expect("runtime");
+    let dir = tempfile::tempdir().expect("temporary directory");
+    let path = dir.path().join("v3.db");
+    rt.block_on(async {
+        let store = dxhub_db::open(&format!("sqlite://{}", path.display()))
+            .await
+            .expect("open SQLite");
+        let db = rusqlite::Connection::open(&path).expect("open the file");
+        let sql = V3_ROWS.replace("$TRUE", "1").replace("$FALSE", "0");
+        db.execute_batch(&sql).expect("write V3 rows");
+        db.execute("UPDATE ps_cells SET services_online = 1", [])
+            .expect("V13 count");
+        check_v3_move(store).await;
+        let left: i64 = db
+            .query_row("SELECT count(*) FROM dossiers", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(left, 0, "the V3 table is emptied");
+        if let Some(url) = &postgres {
+            let store = dxhub_db::open(url).await.expect("open PostgreSQL");
+            let (client, conn) = tokio_postgres::connect(url, tokio_postgres::NoTls)
+                .await
+                .expect("connect to the test database");
+            tokio::spawn(conn);
+            let sql = V3_ROWS.replace("$TRUE", "true").replace("$FALSE", "false");
+            client.batch_execute(&sql).await.expect("write V3 rows");
+            check_v3_move(store).await;
+            let left: i64 = client
+                .query_one("SELECT count(*) FROM dossiers", &[])
+                .await
+                .unwrap()
+                .get(0);
+            assert_eq!(left, 0, "the V3 table is emptied");
+        }
+    });
 }
