@@ -6,8 +6,8 @@ use std::collections::BTreeSet;
 
 use axum::Form;
 use axum::extract::{Path, RawQuery, State};
-use axum::http::{HeaderMap, StatusCode, header};
-use axum::response::{IntoResponse, Response};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::Response;
 use dxhub_core::accounts::{ApiKey, NewApiKey, NewUser, User};
 use dxhub_core::auth::{Action, Capability, Role, Scope};
 use dxhub_core::units::UnitLevel;
@@ -594,15 +594,9 @@ pub async fn audit_csv(
     let bytes = w
         .into_inner()
         .map_err(|e| ctx.err(ApiError::NotFound(e.to_string())))?;
-    Ok((
-        [
-            (header::CONTENT_TYPE, "text/csv; charset=utf-8"),
-            (
-                header::CONTENT_DISPOSITION,
-                "attachment; filename=\"dxhub-audit.csv\"",
-            ),
-        ],
+    Ok(super::attachment(
         bytes,
-    )
-        .into_response())
+        "text/csv; charset=utf-8",
+        "dxhub-audit.csv",
+    ))
 }

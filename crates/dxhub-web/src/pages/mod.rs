@@ -337,6 +337,38 @@ pub fn thousands(n: u64, lang: Lang) -> String {
     out
 }
 
+/// A file to download: its media type, and a Content-Disposition naming it (RFC 6266:
+/// an ASCII fallback and the UTF-8 name), never cached by shared caches.
+pub fn attachment(bytes: Vec<u8>, media: &str, name: &str) -> Response {
+    let mut r = bytes.into_response();
+    let h = r.headers_mut();
+    if let Ok(v) = axum::http::HeaderValue::from_str(media) {
+        h.insert(header::CONTENT_TYPE, v);
+    }
+    let ascii: String = name
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || "._-".contains(c) {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    let encoded: String = form_urlencoded::byte_serialize(name.as_bytes()).collect();
+    if let Ok(v) = axum::http::HeaderValue::from_str(&format!(
+        "attachment; filename=\"{ascii}\"; filename*=UTF-8''{}",
+        encoded.replace('+', "%20")
+    )) {
+        h.insert(header::CONTENT_DISPOSITION, v);
+    }
+    h.insert(
+        header::CACHE_CONTROL,
+        axum::http::HeaderValue::from_static("private, no-store"),
+    );
+    r
+}
+
 /// A stored UTC time (`2026-11-23T15:01:43.862701Z`) as people in Viet Nam read it:
 /// `23/11/2026 22:01`; the text itself if it does not parse.
 pub fn local_time(stored: &str) -> String {

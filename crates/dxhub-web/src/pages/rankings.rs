@@ -7,7 +7,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use axum::Form;
 use axum::extract::{Path, RawQuery, State};
-use axum::http::{HeaderMap, HeaderValue, header};
+use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Redirect, Response};
 use dxhub_core::auth::{Action, Decision, authorize};
 use dxhub_index::{BandOptions, Methodology, Period, Provenance, RankBand};
@@ -508,16 +508,6 @@ async fn view_rows(
     })
 }
 
-fn download(bytes: Vec<u8>, media: &'static str, name: String) -> Response {
-    let mut r = bytes.into_response();
-    r.headers_mut()
-        .insert(header::CONTENT_TYPE, HeaderValue::from_static(media));
-    if let Ok(v) = HeaderValue::from_str(&format!("attachment; filename=\"{name}\"")) {
-        r.headers_mut().insert(header::CONTENT_DISPOSITION, v);
-    }
-    r
-}
-
 /// The edition, the view asked for and its rows.
 async fn downloaded_view(
     state: &AppState,
@@ -552,7 +542,11 @@ pub async fn edition_csv(
         out.push('\n');
     }
     let name = format!("edition-{}-{}.csv", e.id, shown.tab.as_str());
-    Ok(download(out.into_bytes(), "text/csv; charset=utf-8", name))
+    Ok(super::attachment(
+        out.into_bytes(),
+        "text/csv; charset=utf-8",
+        &name,
+    ))
 }
 
 /// `GET /rankings/{id}/xlsx?tab=…`: the same as the CSV, as a workbook with numbers as
@@ -596,10 +590,10 @@ pub async fn edition_xlsx(
     ws.set_column_width(2, 28).map_err(fail)?;
     let bytes = wb.save_to_buffer().map_err(fail)?;
     let name = format!("edition-{}-{}.xlsx", e.id, shown.tab.as_str());
-    Ok(download(
+    Ok(super::attachment(
         bytes,
         "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
-        name,
+        &name,
     ))
 }
 

@@ -5,8 +5,8 @@
 
 use axum::Form;
 use axum::extract::{Multipart, Path, RawQuery, State};
-use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
-use axum::response::{IntoResponse, Response};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::Response;
 use dxhub_core::auth::{Action, Decision, authorize};
 use dxhub_core::reports::{ReportKey, ReportState, Transition, evidence_media_type};
 use dxhub_core::units::{Unit, UnitLevel};
@@ -31,10 +31,11 @@ struct Target {
 
 impl Target {
     fn path(&self) -> String {
-        format!(
-            "/reports/{}/{}/{}",
-            self.key.methodology, self.key.period, self.key.unit
-        )
+        report_path(&(
+            self.key.methodology.clone(),
+            self.key.period.clone(),
+            self.key.unit.clone(),
+        ))
     }
 
     fn view(&self) -> Action<'_> {
@@ -50,6 +51,11 @@ impl Target {
             province_or_ministry: &self.key.unit,
         }
     }
+}
+
+/// The page of the report a path names.
+fn report_path((m, period, unit): &(String, String, String)) -> String {
+    format!("/reports/{m}/{period}/{unit}")
 }
 
 fn methodology(id: &str) -> Result<Methodology, ApiError> {
@@ -366,7 +372,7 @@ pub async fn page(
     headers: HeaderMap,
     caller: Caller,
 ) -> Result<Response, PageError> {
-    let path = format!("/reports/{}/{}/{}", p.0, p.1, p.2);
+    let path = report_path(&p);
     let (ctx, params) = PageCtx::new(&path, &raw, &headers, caller)?;
     params.finish(&["lang"]).map_err(|e| ctx.err(e))?;
     let t = target(&state, &ctx, &p).await?;
@@ -399,7 +405,7 @@ pub async fn save_values(
     caller: Caller,
     Form(f): Form<Vec<(String, String)>>,
 ) -> Result<Response, PageError> {
-    let path = format!("/reports/{}/{}/{}", p.0, p.1, p.2);
+    let path = report_path(&p);
     let ctx = PageCtx::for_form(&path, &headers, caller);
     let t = target(&state, &ctx, &p).await?;
     ctx.require(&t.edit())?;
@@ -433,7 +439,7 @@ pub async fn step(
     caller: Caller,
     Form(f): Form<Vec<(String, String)>>,
 ) -> Result<Response, PageError> {
-    let path = format!("/reports/{}/{}/{}", p.0, p.1, p.2);
+    let path = report_path(&p);
     let ctx = PageCtx::for_form(&path, &headers, caller);
     let t = target(&state, &ctx, &p).await?;
     let step: Transition = field(&f, "step")
@@ -524,7 +530,7 @@ pub async fn reopen(
     caller: Caller,
     Form(f): Form<Vec<(String, String)>>,
 ) -> Result<Response, PageError> {
-    let path = format!("/reports/{}/{}/{}", p.0, p.1, p.2);
+    let path = report_path(&p);
     let ctx = PageCtx::for_form(&path, &headers, caller);
     let t = target(&state, &ctx, &p).await?;
     ctx.require(&Action::ReopenReport)?;
@@ -603,6 +609,25 @@ async fn read_multipart(mut mp: Multipart) -> Result<Upload, ApiError> {
     Ok(up)
 }
 
+/// The common start of an upload to a report: who may fill it in, the form read, its
+/// CSRF token checked.
+async fn editable_upload(
+    state: &AppState,
+    p: &(String, String, String),
+    headers: &HeaderMap,
+    caller: Caller,
+    mp: Multipart,
+) -> Result<(PageCtx, Target, Upload), PageError> {
+    let ctx = PageCtx::for_form(&report_path(p), headers, caller);
+    let t = target(state, &ctx, p).await?;
+    ctx.require(&t.edit())?;
+    let up = read_multipart(mp).await.map_err(|e| ctx.err(e))?;
+    ctx.caller
+        .check_csrf(field(&up.fields, "csrf"))
+        .map_err(|e| ctx.err(e))?;
+    Ok((ctx, t, up))
+}
+
 fn need_file(up: &Upload) -> Result<(&str, &[u8]), ApiError> {
     match &up.file {
         Some((name, bytes)) if !name.is_empty() && !bytes.is_empty() => Ok((name, bytes)),
@@ -631,14 +656,7 @@ pub async fn upload_xlsx(
     caller: Caller,
     mp: Multipart,
 ) -> Result<Response, PageError> {
-    let path = format!("/reports/{}/{}/{}", p.0, p.1, p.2);
-    let ctx = PageCtx::for_form(&path, &headers, caller);
-    let t = target(&state, &ctx, &p).await?;
-    ctx.require(&t.edit())?;
-    let up = read_multipart(mp).await.map_err(|e| ctx.err(e))?;
-    ctx.caller
-        .check_csrf(field(&up.fields, "csrf"))
-        .map_err(|e| ctx.err(e))?;
+    let (ctx, t, up) = editable_upload(&state, &p, &headers, caller, mp).await?;
     let (_, bytes) = need_file(&up).map_err(|e| ctx.err(e))?;
     let changes = match read_upload(&t.methodology, &template_info(&t), bytes) {
         Ok(c) => c,
@@ -673,7 +691,7 @@ pub async fn template_xlsx(
     headers: HeaderMap,
     caller: Caller,
 ) -> Result<Response, PageError> {
-    let path = format!("/reports/{}/{}/{}", p.0, p.1, p.2);
+    let path = report_path(&p);
     let (ctx, _) = PageCtx::new(&path, &RawQuery(None), &headers, caller)?;
     let t = target(&state, &ctx, &p).await?;
     ctx.require(&t.view())?;
@@ -681,42 +699,11 @@ pub async fn template_xlsx(
     let bytes = template(&t.methodology, &template_info(&t), &values)
         .map_err(|e| ctx.err(ApiError::Store(dxhub_store::StoreError::Database(e))))?;
     let name = format!("{}_{}_{}.xlsx", t.key.methodology, t.key.period, t.key.unit);
-    Ok(file_response(
+    Ok(super::attachment(
+        bytes,
         "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
         &name,
-        bytes,
     ))
-}
-
-fn file_response(media: &str, name: &str, bytes: Vec<u8>) -> Response {
-    let mut r = bytes.into_response();
-    let h = r.headers_mut();
-    if let Ok(v) = HeaderValue::from_str(media) {
-        h.insert(header::CONTENT_TYPE, v);
-    }
-    // RFC 6266 with an ASCII fallback and the UTF-8 name.
-    let ascii: String = name
-        .chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() || "._-".contains(c) {
-                c
-            } else {
-                '_'
-            }
-        })
-        .collect();
-    let encoded: String = form_urlencoded::byte_serialize(name.as_bytes()).collect();
-    if let Ok(v) = HeaderValue::from_str(&format!(
-        "attachment; filename=\"{ascii}\"; filename*=UTF-8''{}",
-        encoded.replace('+', "%20")
-    )) {
-        h.insert(header::CONTENT_DISPOSITION, v);
-    }
-    h.insert(
-        header::CACHE_CONTROL,
-        HeaderValue::from_static("private, no-store"),
-    );
-    r
 }
 
 /// `POST /reports/{m}/{p}/{u}/evidence`: attach a file.
@@ -727,14 +714,7 @@ pub async fn upload_evidence(
     caller: Caller,
     mp: Multipart,
 ) -> Result<Response, PageError> {
-    let path = format!("/reports/{}/{}/{}", p.0, p.1, p.2);
-    let ctx = PageCtx::for_form(&path, &headers, caller);
-    let t = target(&state, &ctx, &p).await?;
-    ctx.require(&t.edit())?;
-    let up = read_multipart(mp).await.map_err(|e| ctx.err(e))?;
-    ctx.caller
-        .check_csrf(field(&up.fields, "csrf"))
-        .map_err(|e| ctx.err(e))?;
+    let (ctx, t, up) = editable_upload(&state, &p, &headers, caller, mp).await?;
     let (name, bytes) = need_file(&up).map_err(|e| ctx.err(e))?;
     let element = field(&up.fields, "element").filter(|e| !e.is_empty());
     if let Some(e) = element
@@ -839,7 +819,7 @@ pub async fn evidence_file(
     )?;
     let (ev, bytes, t) = evidence_target(&state, &ctx, id).await?;
     ctx.require(&t.view())?;
-    Ok(file_response(&ev.media_type, &ev.file_name, bytes))
+    Ok(super::attachment(bytes, &ev.media_type, &ev.file_name))
 }
 
 /// `POST /evidence/{id}/delete`.
