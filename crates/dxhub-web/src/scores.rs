@@ -23,12 +23,16 @@ pub fn reorganisation() -> jiff::civil::Date {
 /// The last day of a period.
 pub fn period_end(p: &Period) -> jiff::civil::Date {
     let y = p.year() as i16;
-    let last_month = match *p {
-        Period::Month { month, .. } => month as i8,
-        Period::Quarter { quarter, .. } => (quarter * 3) as i8,
-        Period::Year(_) => 12,
-    };
-    jiff::civil::date(y, last_month, 1).last_of_month()
+    jiff::civil::date(y, months_of(p).1 as i8, 1).last_of_month()
+}
+
+/// The first and last month (1–12) of a period.
+fn months_of(p: &Period) -> (u8, u8) {
+    match *p {
+        Period::Month { month, .. } => (month, month),
+        Period::Quarter { quarter, .. } => (quarter * 3 - 2, quarter * 3),
+        Period::Year(_) => (1, 12),
+    }
 }
 
 /// The map a period's units belong to: `63` before the 2025 reorganisation, else `34`.
@@ -236,8 +240,15 @@ pub async fn inputs(
             PeriodKind::Quarter => StorePeriod::Quarter,
             PeriodKind::Year => StorePeriod::Year,
         };
+        // Only the cells of the period's months are read.
+        let (first, last) = months_of(period);
+        let query = IndicatorQuery {
+            province: None,
+            from_month: Some(format!("{}-{first:02}", period.year())),
+            to_month: Some(format!("{}-{last:02}", period.year())),
+        };
         let rows = store
-            .grouped_indicator_rows(&IndicatorQuery::default(), Grouping::of(false, kind))
+            .grouped_indicator_rows(&query, Grouping::of(false, kind))
             .await
             .map_err(store_err)?;
         for row in rows.iter().filter(|r| r.period == period_text) {
