@@ -45,6 +45,16 @@ impl Target {
         }
     }
 
+    /// What taking a workflow step asks of the caller (the buttons shown and the step
+    /// taken are decided alike).
+    fn step_action(&self, step: Transition, verified_by: Option<i64>) -> Action<'_> {
+        match step {
+            Transition::Submit => self.edit(),
+            Transition::Return | Transition::Verify => Action::ReviewReport,
+            Transition::Approve => Action::ApproveReport { verified_by },
+        }
+    }
+
     fn edit(&self) -> Action<'_> {
         Action::EditReport {
             level: self.key.level,
@@ -209,14 +219,10 @@ fn body(
         .into_iter()
         .filter(|s| s.from_states().contains(&state) && v.report.is_some())
         .filter(|s| {
-            let action = match s {
-                Transition::Submit => t.edit(),
-                Transition::Return | Transition::Verify => Action::ReviewReport,
-                Transition::Approve => Action::ApproveReport {
-                    verified_by: v.report.as_ref().and_then(|r| r.verified_by),
-                },
-            };
-            allowed(&ctx.caller, &action)
+            allowed(
+                &ctx.caller,
+                &t.step_action(*s, v.report.as_ref().and_then(|r| r.verified_by)),
+            )
         })
         .collect();
     let (svi, sen) = state.label();
@@ -456,14 +462,7 @@ pub async fn step(
         .current_report(&t.key)
         .await
         .map_err(|e| ctx.err(e))?;
-    let action = match step {
-        Transition::Submit => t.edit(),
-        Transition::Return | Transition::Verify => Action::ReviewReport,
-        Transition::Approve => Action::ApproveReport {
-            verified_by: report.as_ref().and_then(|r| r.verified_by),
-        },
-    };
-    ctx.require(&action)?;
+    ctx.require(&t.step_action(step, report.as_ref().and_then(|r| r.verified_by)))?;
     ctx.caller
         .check_csrf(field(&f, "csrf"))
         .map_err(|e| ctx.err(e))?;
