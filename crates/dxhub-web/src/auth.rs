@@ -173,7 +173,7 @@ impl FromRequestParts<AppState> for Caller {
 
         if let Some(token) = cookie(&parts.headers, SESSION_COOKIE) {
             let token_hash = sha256_hex(token);
-            let now = jiff::Timestamp::now().as_second();
+            let now = state.config.clock.now();
             if let Some((user, session)) = store.session(&token_hash, now).await? {
                 let principal = user_principal(store, &user).await?;
                 return Ok(Caller {

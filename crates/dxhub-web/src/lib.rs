@@ -14,6 +14,7 @@ use tower_http::trace::TraceLayer;
 
 pub mod api;
 pub mod auth;
+pub mod clock;
 pub mod dossiers_api;
 pub mod editions_api;
 pub mod error;
@@ -45,6 +46,8 @@ pub struct WebConfig {
     pub oidc: Option<oidc::OidcSettings>,
     /// The store holds generated demo data: every page says so.
     pub demo: bool,
+    /// Where sessions, sign-in locks and publication stamps read the time.
+    pub clock: clock::Clock,
 }
 
 impl Default for WebConfig {
@@ -55,6 +58,7 @@ impl Default for WebConfig {
             session_secs: 12 * 3600,
             oidc: None,
             demo: false,
+            clock: clock::Clock::system(),
         }
     }
 }

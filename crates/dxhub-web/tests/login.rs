@@ -9,6 +9,7 @@ use dxhub_core::accounts::{NewUser, ThrottlePolicy};
 use dxhub_core::audit::Change;
 use dxhub_core::auth::{Role, Scope};
 use dxhub_store::AuditFilter;
+use dxhub_web::clock::Clock;
 use dxhub_web::{AppState, WebConfig, router};
 use http_body_util::BodyExt;
 use tower::ServiceExt;
@@ -110,6 +111,8 @@ async fn state(policy: ThrottlePolicy) -> (AppState, tempfile::TempDir) {
         .unwrap();
     let config = WebConfig {
         throttle: policy,
+        // Time moves only when a test moves it: a slow machine cannot outwait a lock.
+        clock: Clock::manual(1_800_000_000),
         ..WebConfig::default()
     };
     (AppState::with_config(store, config), dir)
@@ -221,9 +224,7 @@ async fn ten_wrong_passwords_slow_the_next_attempt_and_a_right_one_works_later()
         match p.status {
             StatusCode::UNAUTHORIZED => failures += 1,
             // Locked: wait it out so that ten real failures are counted.
-            StatusCode::TOO_MANY_REQUESTS => {
-                tokio::time::sleep(std::time::Duration::from_millis(2100)).await
-            }
+            StatusCode::TOO_MANY_REQUESTS => state.config.clock.advance(2),
             other => panic!("unexpected {other}: {}", p.body),
         }
     }
@@ -246,8 +247,17 @@ async fn ten_wrong_passwords_slow_the_next_attempt_and_a_right_one_works_later()
     );
     assert!(locked.body.contains("Thử lại sau"));
     assert!(cookie_pair(&locked, "dxhub_session").is_none());
-    // Later, the right password works and clears the count.
-    tokio::time::sleep(std::time::Duration::from_millis(2100)).await;
+    // One second on, still locked; once the lock has run out the right password works and
+    // clears the count.
+    state.config.clock.advance(1);
+    let still = sign_in(&state, "can.bo@bacninh.gov.vn", "dung-mat-khau-roi").await;
+    assert_eq!(
+        still.status,
+        StatusCode::TOO_MANY_REQUESTS,
+        "{}",
+        still.body
+    );
+    state.config.clock.advance(1);
     let ok = sign_in(&state, "can.bo@bacninh.gov.vn", "dung-mat-khau-roi").await;
     assert_eq!(ok.status, StatusCode::SEE_OTHER, "{}", ok.body);
     assert!(cookie_pair(&ok, "dxhub_session").is_some());

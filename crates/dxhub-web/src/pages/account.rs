@@ -151,7 +151,7 @@ pub async fn login(
         .clone()
         .unwrap_or_else(|| "unknown".to_owned());
     let keys = vec![format!("account:{email}"), format!("address:{address}")];
-    let now = jiff::Timestamp::now().as_second();
+    let now = state.config.clock.now();
     if let Some(until) = store
         .login_locked_until(&keys, now)
         .await
@@ -233,7 +233,7 @@ pub(crate) async fn start_session(
     user: &User,
     next: &str,
 ) -> Result<Response, ApiError> {
-    let now = jiff::Timestamp::now().as_second();
+    let now = state.config.clock.now();
     let token = random_token(32);
     let session = Session {
         user_id: user.id,

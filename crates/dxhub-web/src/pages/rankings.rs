@@ -850,7 +850,7 @@ pub async fn publish(
                 .map_err(|e| ctx.err(e))?,
         );
     }
-    let stamp = jiff::Timestamp::now().as_second();
+    let stamp = state.config.clock.now();
     let mut first = None;
     for payload in payloads {
         let json = serde_json::to_string(&payload)
