@@ -125,28 +125,46 @@ impl KeyedBatch {
     where
         F: FnMut(usize) -> Option<(u64, Contribution)>,
     {
-        let mut r = Resolution {
-            stale: self.stale_in_batch,
-            ..Resolution::default()
-        };
-        for (i, new) in self.finals.iter().enumerate() {
-            let records =
-                &self.records[self.record_start[i] as usize..self.record_start[i + 1] as usize];
-            let old = stored(i);
-            let floor = old.as_ref().map(|(v, _)| *v);
-            let applied = match floor {
-                None => records.len(),
-                Some(v) => records.iter().filter(|&&x| x > v).count(),
-            };
-            r.applied += applied as u64;
-            r.stale += (records.len() - applied) as u64;
-            if applied > 0 {
-                r.delta
-                    .replace(old.as_ref().map(|(_, c)| c), &Contribution::of(new));
+        let mut r = self.resolution();
+        for i in 0..self.finals.len() {
+            if self.resolve_one(i, stored(i).as_ref(), &mut r) {
                 r.changed.push(i);
             }
         }
         r
+    }
+
+    /// An empty resolution to be filled by [`KeyedBatch::resolve_one`]: it starts with the
+    /// lines that are stale within the batch itself.
+    pub fn resolution(&self) -> Resolution {
+        Resolution {
+            stale: self.stale_in_batch,
+            ..Resolution::default()
+        }
+    }
+
+    /// Resolves `finals[i]` against the stored version and contribution of its key (if
+    /// any): adds its lines to the counts and its indicator change to `r.delta`. Returns
+    /// whether the final replaces (or is the first of) the stored snapshot. Each final is
+    /// resolved once, in any order; `r.changed` is left to the caller.
+    pub fn resolve_one(
+        &self,
+        i: usize,
+        stored: Option<&(u64, Contribution)>,
+        r: &mut Resolution,
+    ) -> bool {
+        let records = &self.records[self.record_start[i] as usize..self.record_start[i + 1] as usize];
+        let applied = match stored {
+            None => records.len(),
+            Some((v, _)) => records.iter().filter(|&&x| x > *v).count(),
+        };
+        r.applied += applied as u64;
+        r.stale += (records.len() - applied) as u64;
+        if applied > 0 {
+            r.delta
+                .replace(stored.map(|(_, c)| c), &Contribution::of(&self.finals[i]));
+        }
+        applied > 0
     }
 }
 

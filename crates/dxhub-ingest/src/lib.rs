@@ -19,6 +19,7 @@
 //! `examples/parse_bench.rs` measures lines/s and MB/s on a file.
 
 pub mod batch;
+pub mod blocks;
 mod buffer;
 pub mod codec;
 pub mod csv;

@@ -18,8 +18,8 @@
 
 use async_trait::async_trait;
 use dxhub_ingest::{
-    Cell, CellKey, Channel, CommuneCode, Contribution, DossierSnapshot, IndicatorRow, KeyedBatch,
-    ProvinceCode, ShortStr, Status, YearMonth, codec,
+    Cell, CellKey, Channel, CommuneCode, DossierSnapshot, IndicatorRow, KeyedBatch, ProvinceCode,
+    Resolution, ShortStr, Status, YearMonth, blocks, codec,
 };
 use dxhub_store::{
     DossierStore, GroupedRow, Grouping, IndicatorQuery, IngestCounts, PeriodKind, StoreError,
@@ -34,16 +34,29 @@ use crate::{PostgresStore, db_err};
 /// audit locks) that serialises dossier batches across every process sharing the database.
 const LOCK_DOSSIERS: i64 = 0x6478_6875_6204;
 
-/// The stored version and fields of the batch's keys (`$1` sources, `$2` dossier ids,
-/// pairwise), with the 1-based position of the key in the arrays.
-const SELECT_STORED: &str = "SELECT k.i, d.version, d.fields
-   FROM unnest($1::text[], $2::text[]) WITH ORDINALITY AS k(source, dossier_id, i)
-   JOIN dossier_snapshots d ON d.source = k.source AND d.dossier_id = k.dossier_id";
-
 const UPSERT_DOSSIERS: &str = "INSERT INTO dossier_snapshots (source, dossier_id, version, fields)
  SELECT * FROM unnest($1::text[], $2::text[], $3::int8[], $4::bytea[])
  ON CONFLICT (source, dossier_id) DO UPDATE SET
    version = excluded.version, fields = excluded.fields";
+
+/// The first keys of every stored block, in block order.
+const DIRECTORY: &str = "SELECT first_key FROM dossier_blocks ORDER BY first_key";
+
+const GET_BLOCKS: &str = "SELECT first_key, data FROM dossier_blocks WHERE first_key = ANY($1)";
+
+const DROP_BLOCKS: &str = "DELETE FROM dossier_blocks WHERE first_key = ANY($1)";
+
+const PUT_BLOCKS: &str = "INSERT INTO dossier_blocks (first_key, n, data)
+ SELECT * FROM unnest($1::bytea[], $2::int4[], $3::bytea[])";
+
+/// Blocks read, merged and written per round trip: bounds the memory of a batch that
+/// touches many blocks.
+const BLOCKS_PER_ROUND: usize = 4096;
+
+/// The next 100,000 rows of the V12 table after a key, in key order (`COLLATE "C"`
+/// columns: byte order, the order of blocks).
+const TAKE_V12: &str = "SELECT source, dossier_id, version, fields FROM dossier_snapshots
+  WHERE (source, dossier_id) > ($1, $2) ORDER BY source, dossier_id LIMIT 100000";
 
 /// Takes up to 50,000 snapshots out of the V3 text table, to be moved into
 /// `dossier_snapshots` (the encoding is not expressible in SQL).
@@ -213,6 +226,145 @@ async fn move_v3_snapshots(tx: &tokio_postgres::Transaction<'_>) -> StoreResult<
     }
 }
 
+/// Moves the snapshots of the V12 table `dossier_snapshots` into `dossier_blocks`, in key
+/// order and in chunks, inside the caller's transaction: on the first ingest after the V14
+/// migration (a no-op query afterwards).
+async fn move_v12_snapshots(tx: &deadpool_postgres::Transaction<'_>) -> StoreResult<()> {
+    let row = tx
+        .query_one(
+            "SELECT EXISTS (SELECT 1 FROM dossier_snapshots), EXISTS (SELECT 1 FROM dossier_blocks)",
+            &[],
+        )
+        .await
+        .map_err(db_err)?;
+    let (rows, blocks): (bool, bool) = (
+        row.try_get(0).map_err(db_err)?,
+        row.try_get(1).map_err(db_err)?,
+    );
+    if !rows {
+        return Ok(());
+    }
+    if blocks {
+        return Err(StoreError::Corrupt(
+            "both dossier_snapshots and dossier_blocks hold snapshots".into(),
+        ));
+    }
+    let take = tx.prepare(TAKE_V12).await.map_err(db_err)?;
+    let (mut after_source, mut after_id) = (String::new(), String::new());
+    let mut builder = blocks::Builder::new();
+    let mut key = Vec::with_capacity(64);
+    loop {
+        let rows = tx
+            .query(&take, &[&after_source, &after_id])
+            .await
+            .map_err(db_err)?;
+        let Some(last) = rows.last() else { break };
+        for r in &rows {
+            let source: &str = r.try_get(0).map_err(db_err)?;
+            let id: &str = r.try_get(1).map_err(db_err)?;
+            let version = to_u64(r.try_get(2).map_err(db_err)?, "version")?;
+            let fields: &[u8] = r.try_get(3).map_err(db_err)?;
+            key.clear();
+            blocks::key_of(source, id, &mut key);
+            builder.push(&key, version, fields);
+        }
+        after_source = last.try_get(0).map_err(db_err)?;
+        after_id = last.try_get(1).map_err(db_err)?;
+        put_blocks(tx, builder.finish()).await?;
+    }
+    tx.execute("DELETE FROM dossier_snapshots", &[])
+        .await
+        .map_err(db_err)?;
+    Ok(())
+}
+
+/// Inserts new blocks in one statement.
+async fn put_blocks(
+    tx: &deadpool_postgres::Transaction<'_>,
+    new: Vec<blocks::Block>,
+) -> StoreResult<()> {
+    if new.is_empty() {
+        return Ok(());
+    }
+    let mut keys = Vec::with_capacity(new.len());
+    let mut counts = Vec::with_capacity(new.len());
+    let mut data = Vec::with_capacity(new.len());
+    for b in new {
+        keys.push(b.first_key);
+        counts.push(i32::try_from(b.count).map_err(|_| bad("block size", b.count))?);
+        data.push(b.data);
+    }
+    let put = tx.prepare_cached(PUT_BLOCKS).await.map_err(db_err)?;
+    tx.execute(&put, &[&keys, &counts, &data])
+        .await
+        .map_err(db_err)?;
+    Ok(())
+}
+
+/// Merges the batch into the blocks it touches: reads the block directory, then per round
+/// of up to [`BLOCKS_PER_ROUND`] blocks fetches them in one statement, merges each
+/// ([`blocks::merge`]) and replaces those that changed (one delete, one insert).
+async fn merge_blocks(
+    tx: &deadpool_postgres::Transaction<'_>,
+    batch: &KeyedBatch,
+    resolution: &mut Resolution,
+) -> StoreResult<()> {
+    let directory: Vec<Vec<u8>> = {
+        let stmt = tx.prepare_cached(DIRECTORY).await.map_err(db_err)?;
+        let rows = tx.query(&stmt, &[]).await.map_err(db_err)?;
+        rows.iter()
+            .map(|r| r.try_get::<_, Vec<u8>>(0).map_err(db_err))
+            .collect::<StoreResult<_>>()?
+    };
+    let groups = blocks::group_by_directory(batch, &directory);
+    let get = tx.prepare_cached(GET_BLOCKS).await.map_err(db_err)?;
+    let drop = tx.prepare_cached(DROP_BLOCKS).await.map_err(db_err)?;
+    let mut builder = blocks::Builder::new();
+    for round in groups.chunks(BLOCKS_PER_ROUND) {
+        let wanted: Vec<&[u8]> = round
+            .iter()
+            .filter_map(|(b, _)| b.map(|i| directory[i].as_slice()))
+            .collect();
+        let mut stored: Vec<(Vec<u8>, Vec<u8>)> = Vec::with_capacity(wanted.len());
+        if !wanted.is_empty() {
+            for r in tx.query(&get, &[&wanted]).await.map_err(db_err)? {
+                stored.push((
+                    r.try_get(0).map_err(db_err)?,
+                    r.try_get(1).map_err(db_err)?,
+                ));
+            }
+            stored.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+        }
+        let mut dropped: Vec<&[u8]> = Vec::new();
+        let mut new = Vec::new();
+        for (block, range) in round {
+            let old = match block {
+                Some(i) => {
+                    let key = directory[*i].as_slice();
+                    let at = stored
+                        .binary_search_by(|(k, _)| k.as_slice().cmp(key))
+                        .map_err(|_| StoreError::Corrupt("a dossier block vanished".into()))?;
+                    Some(stored[at].1.as_slice())
+                }
+                None => None,
+            };
+            let merged = blocks::merge(batch, range.clone(), old, resolution, &mut builder)
+                .map_err(|e| StoreError::Corrupt(e.to_string()))?;
+            if let Some(blocks) = merged {
+                if let Some(i) = block {
+                    dropped.push(directory[*i].as_slice());
+                }
+                new.extend(blocks);
+            }
+        }
+        if !dropped.is_empty() {
+            tx.execute(&drop, &[&dropped]).await.map_err(db_err)?;
+        }
+        put_blocks(tx, new).await?;
+    }
+    Ok(())
+}
+
 #[async_trait]
 impl DossierStore for PostgresStore {
     async fn ingest_keyed(&self, batch: KeyedBatch) -> StoreResult<IngestCounts> {
@@ -231,57 +383,14 @@ impl DossierStore for PostgresStore {
             .map_err(db_err)?;
 
         move_v3_snapshots(&tx).await?;
-        // The stored snapshot of every key of the batch, in one round trip.
-        let mut stored: Vec<Option<(u64, Contribution)>> = vec![None; batch.finals.len()];
-        {
-            let sources: Vec<&str> = batch.finals.iter().map(|s| s.source.as_str()).collect();
-            let ids: Vec<&str> = batch.finals.iter().map(|s| s.dossier_id.as_str()).collect();
-            let get = tx.prepare_cached(SELECT_STORED).await.map_err(db_err)?;
-            for row in tx.query(&get, &[&sources, &ids]).await.map_err(db_err)? {
-                let i: i64 = row.try_get(0).map_err(db_err)?;
-                let i = usize::try_from(i - 1)
-                    .ok()
-                    .filter(|&i| i < stored.len())
-                    .ok_or_else(|| bad("key position", i))?;
-                let version = to_u64(row.try_get(1).map_err(db_err)?, "version")?;
-                let fields: &[u8] = row.try_get(2).map_err(db_err)?;
-                let s = &batch.finals[i];
-                let old = codec::decode(s.source.as_str(), s.dossier_id.as_str(), version, fields)
-                    .ok_or_else(|| bad("snapshot fields", s.dossier_id.as_str()))?;
-                stored[i] = Some((version, Contribution::of(&old)));
-            }
-        }
-        let resolution = batch.resolve(|i| stored[i].clone());
+        move_v12_snapshots(&tx).await?;
+        let mut resolution = batch.resolution();
+        merge_blocks(&tx, &batch, &mut resolution).await?;
         let counts = IngestCounts {
             applied: resolution.applied,
             stale: resolution.stale,
         };
         let delta = resolution.delta;
-        let finals: Vec<&DossierSnapshot> = resolution
-            .changed
-            .iter()
-            .map(|&i| &batch.finals[i])
-            .collect();
-        if finals.is_empty() {
-            // Nothing newer than what is stored: nothing to write.
-            tx.commit().await.map_err(db_err)?;
-            return Ok(counts);
-        }
-
-        // The new snapshots, column by column.
-        let n = finals.len();
-        let mut d_source: Vec<&str> = Vec::with_capacity(n);
-        let mut d_id: Vec<&str> = Vec::with_capacity(n);
-        let mut d_version = Vec::with_capacity(n);
-        let mut d_fields: Vec<Vec<u8>> = Vec::with_capacity(n);
-        for s in finals.iter().copied() {
-            d_source.push(s.source.as_str());
-            d_id.push(s.dossier_id.as_str());
-            d_version.push(to_i64(s.version, "version")?);
-            let mut f = Vec::with_capacity(40);
-            codec::encode(s, &mut f);
-            d_fields.push(f);
-        }
 
         // The net change of every touched cell, and of every touched (cell, service).
         let cells = delta.cells();
@@ -309,7 +418,6 @@ impl DossierStore for PostgresStore {
             c_key[1].push(m);
         }
 
-        let put = tx.prepare_cached(UPSERT_DOSSIERS).await.map_err(db_err)?;
         let cell = tx.prepare_cached(UPSERT_CELLS).await.map_err(db_err)?;
         let service = tx.prepare_cached(UPSERT_SERVICES).await.map_err(db_err)?;
         let drop_cells = tx.prepare_cached(DROP_EMPTY_CELLS).await.map_err(db_err)?;
@@ -318,7 +426,6 @@ impl DossierStore for PostgresStore {
             .await
             .map_err(db_err)?;
 
-        let put_params: [&(dyn ToSql + Sync); 4] = [&d_source, &d_id, &d_version, &d_fields];
         let cell_params: [&(dyn ToSql + Sync); 9] = [
             &c_key[0], &c_key[1], &c_num[0], &c_num[1], &c_num[2], &c_num[3], &c_num[4], &c_num[5],
             &c_num[6],
@@ -327,13 +434,12 @@ impl DossierStore for PostgresStore {
         let cell_keys: [&(dyn ToSql + Sync); 2] = [&c_key[0], &c_key[1]];
         let service_keys: [&(dyn ToSql + Sync); 3] = [&s_key[0], &s_key[1], &s_key[2]];
 
-        // The three upserts are independent: sent together, one round trip.
-        let (a, b, c) = tokio::join!(
-            tx.execute(&put, &put_params),
+        // The two upserts are independent: sent together, one round trip.
+        let (a, b) = tokio::join!(
             tx.execute(&cell, &cell_params),
             tx.execute(&service, &service_params),
         );
-        first_error([a, b, c])?;
+        first_error([a, b])?;
         // Then the rows that fell to zero, again in one round trip.
         let (a, b) = tokio::join!(
             tx.execute(&drop_cells, &cell_keys),
@@ -425,9 +531,11 @@ impl DossierStore for PostgresStore {
     async fn dossier_count(&self) -> StoreResult<u64> {
         let client = self.client().await?;
         let row = client
-            // The V3 table is counted too: it holds snapshots until the first ingest moves them.
+            // The V3 and V12 tables are counted too: they hold snapshots until the first
+            // ingest moves them.
             .query_one(
-                "SELECT (SELECT count(*) FROM dossier_snapshots) + (SELECT count(*) FROM dossiers)",
+                "SELECT (SELECT coalesce(sum(n), 0) FROM dossier_blocks)
+                      + (SELECT count(*) FROM dossier_snapshots) + (SELECT count(*) FROM dossiers)",
                 &[],
             )
             .await

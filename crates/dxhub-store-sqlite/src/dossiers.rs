@@ -3,14 +3,14 @@
 //! and applies the net indicator change, so the cells never drift from the snapshots.
 //!
 //! Speed: the batch is first reduced in memory to one snapshot per key, sorted by key
-//! ([`KeyedBatch`]); the store then reads and writes each key once, in key order, in
-//! `dossier_snapshots` (key, version, and the other fields in [`codec`]'s compact
-//! encoding). When the table is empty the reads are skipped.
+//! ([`KeyedBatch`]); snapshots are kept in key-ordered blocks of a few kilobytes
+//! (`dossier_blocks`, V14, format in [`blocks`]), and a batch reads and rewrites each
+//! block it touches once.
 
 use async_trait::async_trait;
 use dxhub_ingest::{
-    Channel, CommuneCode, Contribution, Delta, DossierSnapshot, IndicatorRow, KeyedBatch,
-    ProvinceCode, ShortStr, Status, codec,
+    Channel, CommuneCode, Delta, DossierSnapshot, IndicatorRow, KeyedBatch, ProvinceCode,
+    ShortStr, Status, blocks, codec,
 };
 use dxhub_store::{
     DossierStore, GroupedRow, Grouping, IndicatorQuery, IngestCounts, PeriodKind, StoreError,
@@ -124,77 +124,113 @@ fn move_v3_snapshots(tx: &rusqlite::Transaction<'_>) -> StoreResult<()> {
     Ok(())
 }
 
-/// Reads the stored snapshot of every key of the batch (in key order, so the B-tree is
-/// walked sequentially; skipped when nothing is stored), writes each winner once (a plain
-/// insert or update, no upsert) and applies the indicator change, inside the caller's
+/// Moves the snapshots of the V12 table `dossier_snapshots` into `dossier_blocks`, once: on
+/// the first ingest after the V14 migration (a no-op query afterwards). The rows are read
+/// in key order, so the blocks are written in order.
+fn move_v12_snapshots(tx: &rusqlite::Transaction<'_>) -> StoreResult<()> {
+    let (rows, blocks): (bool, bool) = tx
+        .query_row(
+            "SELECT EXISTS (SELECT 1 FROM dossier_snapshots), EXISTS (SELECT 1 FROM dossier_blocks)",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .map_err(db_err)?;
+    if !rows {
+        return Ok(());
+    }
+    if blocks {
+        return Err(StoreError::Corrupt(
+            "both dossier_snapshots and dossier_blocks hold snapshots".into(),
+        ));
+    }
+    let mut read = tx
+        .prepare("SELECT source, dossier_id, version, fields FROM dossier_snapshots ORDER BY source, dossier_id")
+        .map_err(db_err)?;
+    let mut builder = blocks::Builder::new();
+    let mut key = Vec::with_capacity(64);
+    let mut pending = 0usize;
+    let mut rows = read.query([]).map_err(db_err)?;
+    while let Some(r) = rows.next().map_err(db_err)? {
+        let source: String = r.get(0).map_err(db_err)?;
+        let id: String = r.get(1).map_err(db_err)?;
+        let version: i64 = r.get(2).map_err(db_err)?;
+        let version = u64::try_from(version).map_err(|_| StoreError::Corrupt(format!("stored version {version} of {source}/{id}")))?;
+        let fields = r.get_ref(3).map_err(db_err)?.as_blob().map_err(db_err_from_type)?;
+        key.clear();
+        blocks::key_of(&source, &id, &mut key);
+        builder.push(&key, version, fields);
+        pending += 1;
+        if pending == 100_000 {
+            put_blocks(tx, builder.finish())?;
+            pending = 0;
+        }
+    }
+    put_blocks(tx, builder.finish())?;
+    drop(rows);
+    tx.execute("DELETE FROM dossier_snapshots", []).map_err(db_err)?;
+    Ok(())
+}
+
+fn db_err_from_type(e: rusqlite::types::FromSqlError) -> StoreError {
+    StoreError::Corrupt(format!("stored snapshot fields: {e}"))
+}
+
+/// Inserts new blocks.
+fn put_blocks(tx: &rusqlite::Transaction<'_>, new: Vec<blocks::Block>) -> StoreResult<()> {
+    let mut insert = tx
+        .prepare_cached("INSERT INTO dossier_blocks (first_key, n, data) VALUES (?1, ?2, ?3)")
+        .map_err(db_err)?;
+    for b in new {
+        insert
+            .execute(params![b.first_key, b.count, b.data])
+            .map_err(db_err)?;
+    }
+    Ok(())
+}
+
+/// Merges the batch into the blocks it touches ([`blocks::group_by_directory`], then
+/// [`blocks::merge`] per block: each block read once and rewritten once, only if a
+/// snapshot in it changed) and applies the indicator change, inside the caller's
 /// transaction.
 fn ingest_in(tx: &rusqlite::Transaction<'_>, batch: &KeyedBatch) -> StoreResult<IngestCounts> {
     move_v3_snapshots(tx)?;
-    let empty: bool = tx
-        .query_row(
-            "SELECT NOT EXISTS (SELECT 1 FROM dossier_snapshots)",
-            [],
-            |r| r.get(0),
-        )
-        .map_err(db_err)?;
-    let mut stored: Vec<Option<(u64, Contribution)>> = Vec::with_capacity(batch.finals.len());
-    if empty {
-        stored.resize(batch.finals.len(), None);
-    } else {
-        let mut get = tx
-            .prepare_cached(
-                "SELECT version, fields FROM dossier_snapshots WHERE source = ?1 AND dossier_id = ?2",
-            )
+    move_v12_snapshots(tx)?;
+    let (mut keys, mut ids) = (Vec::new(), Vec::new());
+    {
+        let mut directory = tx
+            .prepare_cached("SELECT first_key, id FROM dossier_blocks ORDER BY first_key")
             .map_err(db_err)?;
-        for s in &batch.finals {
-            let (source, id) = (s.source.as_str(), s.dossier_id.as_str());
-            let old = get
-                .query_row(params![source, id], |r| {
-                    let version: i64 = r.get(0)?;
-                    let fields = r
-                        .get_ref(1)?
-                        .as_blob()
-                        .map_err(|_| bad("snapshot fields", &format!("{source}/{id}")))?;
-                    let version =
-                        u64::try_from(version).map_err(|_| bad("version", &version.to_string()))?;
-                    codec::decode(source, id, version, fields)
-                        .ok_or_else(|| bad("snapshot fields", &format!("{source}/{id}")))
-                })
-                .optional()
-                .map_err(db_err)?;
-            stored.push(old.map(|o| (o.version, Contribution::of(&o))));
+        let mut rows = directory.query([]).map_err(db_err)?;
+        while let Some(r) = rows.next().map_err(db_err)? {
+            keys.push(r.get::<_, Vec<u8>>(0).map_err(db_err)?);
+            ids.push(r.get::<_, i64>(1).map_err(db_err)?);
         }
     }
-    let resolution = batch.resolve(|i| stored[i].clone());
-    {
-        let mut insert = tx
-            .prepare_cached(
-                "INSERT INTO dossier_snapshots (source, dossier_id, version, fields) VALUES (?1, ?2, ?3, ?4)",
-            )
-            .map_err(db_err)?;
-        let mut update = tx
-            .prepare_cached(
-                "UPDATE dossier_snapshots SET version = ?3, fields = ?4 WHERE source = ?1 AND dossier_id = ?2",
-            )
-            .map_err(db_err)?;
-        let mut fields = Vec::with_capacity(64);
-        for &i in &resolution.changed {
-            let s = &batch.finals[i];
-            fields.clear();
-            codec::encode(s, &mut fields);
-            let stmt = if stored[i].is_some() {
-                &mut update
-            } else {
-                &mut insert
-            };
-            stmt.execute(params![
-                s.source.as_str(),
-                s.dossier_id.as_str(),
-                to_i64(s.version, "version")?,
-                fields,
-            ])
-            .map_err(db_err)?;
+    let mut get = tx
+        .prepare_cached("SELECT data FROM dossier_blocks WHERE id = ?1")
+        .map_err(db_err)?;
+    let mut update = tx
+        .prepare_cached("UPDATE dossier_blocks SET first_key = ?2, n = ?3, data = ?4 WHERE id = ?1")
+        .map_err(db_err)?;
+    let mut resolution = batch.resolution();
+    let mut builder = blocks::Builder::new();
+    for (block, range) in blocks::group_by_directory(batch, &keys) {
+        let id = block.map(|b| ids[b]);
+        let old: Option<Vec<u8>> = match id {
+            Some(id) => Some(get.query_row([id], |r| r.get(0)).map_err(db_err)?),
+            None => None,
+        };
+        let merged = blocks::merge(batch, range, old.as_deref(), &mut resolution, &mut builder)
+            .map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        let Some(new) = merged else { continue };
+        let mut new = new.into_iter();
+        if let Some(id) = id {
+            let first = new.next().expect("a merged block keeps its entries");
+            update
+                .execute(params![id, first.first_key, first.count, first.data])
+                .map_err(db_err)?;
         }
+        put_blocks(tx, new.collect())?;
     }
     apply_delta(tx, &resolution.delta)?;
     Ok(IngestCounts {
@@ -396,9 +432,11 @@ impl DossierStore for SqliteStore {
 
     async fn dossier_count(&self) -> StoreResult<u64> {
         self.with_conn(|c| {
-            // The V3 table is counted too: it holds snapshots until the first ingest moves them.
+            // The V3 and V12 tables are counted too: they hold snapshots until the first
+            // ingest moves them.
             c.query_row(
-                "SELECT (SELECT count(*) FROM dossier_snapshots) + (SELECT count(*) FROM dossiers)",
+                "SELECT (SELECT coalesce(sum(n), 0) FROM dossier_blocks)
+                      + (SELECT count(*) FROM dossier_snapshots) + (SELECT count(*) FROM dossiers)",
                 [],
                 |r| r.get::<_, i64>(0),
             )

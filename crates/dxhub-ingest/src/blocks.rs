@@ -1,0 +1,466 @@
+//! The newest snapshot of every dossier, kept in key-ordered blocks of a few kilobytes
+//! instead of one database row per dossier.
+//!
+//! A store keeps rows `(first_key, count, data)`: `data` holds the entries of consecutive
+//! keys (each key with its version and [`codec`]-encoded fields), `first_key` is the key of
+//! the first entry, and every key of a block sorts before the next block's `first_key`.
+//! Ingesting a [`KeyedBatch`] (sorted by key) then costs one read and one write per
+//! *block* the batch touches ([`group_by_directory`], [`merge`]) rather than one B-tree
+//! descent, one lookup and one write per *dossier*; the per-dossier work is a merge of two
+//! sorted lists in memory. Feeds whose dossier ids grow with time (most portals number
+//! dossiers by day) touch few blocks per batch, since a batch's dossiers are recent.
+//!
+//! A key is `source`, a 0 byte, then `dossier_id`: neither holds a 0 byte (the feed refuses
+//! control characters), so byte order on keys is the order of `(source, dossier_id)`
+//! compared byte-wise, the order of [`KeyedBatch::finals`].
+//!
+//! Block layout (format 1; integers are LEB128 varints): one format byte, then per entry
+//! the length of the prefix shared with the previous entry's key, the length and bytes of
+//! the rest of the key, the version, and the length and bytes of the fields.
+
+use std::ops::Range;
+
+use crate::batch::{KeyedBatch, Resolution};
+use crate::codec::{self, Cursor, put_varint};
+use crate::indicators::Contribution;
+
+const FORMAT: u8 = 1;
+
+/// A block longer than this is split when rewritten (below a 4 KiB database page, so that
+/// a block stays on one page where the store allows it).
+pub const MAX_BLOCK_BYTES: usize = 3584;
+
+/// The size the pieces of a split block aim at: half full, so that a few more dossiers
+/// can join a block before it splits again.
+pub const TARGET_BLOCK_BYTES: usize = 2048;
+
+/// Appends the block key of `(source, dossier_id)` to `out`.
+pub fn key_of(source: &str, dossier_id: &str, out: &mut Vec<u8>) {
+    out.extend_from_slice(source.as_bytes());
+    out.push(0);
+    out.extend_from_slice(dossier_id.as_bytes());
+}
+
+/// `(source, dossier_id)` of a block key.
+fn split_key(key: &[u8]) -> Option<(&str, &str)> {
+    let at = key.iter().position(|&b| b == 0)?;
+    let source = std::str::from_utf8(&key[..at]).ok()?;
+    let id = std::str::from_utf8(&key[at + 1..]).ok()?;
+    Some((source, id))
+}
+
+/// A stored block that cannot be read: the store's data is damaged.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BlockError(pub String);
+
+impl std::fmt::Display for BlockError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "dossier block is damaged: {}", self.0)
+    }
+}
+
+impl std::error::Error for BlockError {}
+
+fn damaged(what: &str) -> BlockError {
+    BlockError(what.to_owned())
+}
+
+/// A block to be written: the key of its first entry, its number of entries, its bytes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Block {
+    pub first_key: Vec<u8>,
+    pub count: u32,
+    pub data: Vec<u8>,
+}
+
+/// Reads a block's entries in key order.
+pub struct BlockReader<'a> {
+    c: Cursor<'a>,
+    key: Vec<u8>,
+    started: bool,
+}
+
+impl<'a> BlockReader<'a> {
+    pub fn new(data: &'a [u8]) -> Result<Self, BlockError> {
+        let mut c = Cursor(data);
+        if c.byte() != Some(FORMAT) {
+            return Err(damaged("unknown format"));
+        }
+        Ok(BlockReader {
+            c,
+            key: Vec::new(),
+            started: false,
+        })
+    }
+
+    /// The next entry's version and fields (its key is then [`BlockReader::key`]), or
+    /// `None` at the end. Keys must increase strictly.
+    pub fn next_entry(&mut self) -> Result<Option<(u64, &'a [u8])>, BlockError> {
+        if self.c.0.is_empty() {
+            return Ok(None);
+        }
+        let bad = || damaged("truncated entry");
+        let shared = usize::try_from(self.c.varint().ok_or_else(bad)?).map_err(|_| bad())?;
+        let rest = usize::try_from(self.c.varint().ok_or_else(bad)?).map_err(|_| bad())?;
+        let suffix = self.c.bytes(rest).ok_or_else(bad)?;
+        if shared > self.key.len() {
+            return Err(damaged("shared prefix longer than the previous key"));
+        }
+        let before = self.started.then(|| self.key.clone());
+        self.key.truncate(shared);
+        self.key.extend_from_slice(suffix);
+        if let Some(prev) = before
+            && prev >= self.key
+        {
+            return Err(damaged("keys out of order"));
+        }
+        self.started = true;
+        let version = self.c.varint().ok_or_else(bad)?;
+        let n = usize::try_from(self.c.varint().ok_or_else(bad)?).map_err(|_| bad())?;
+        let fields = self.c.bytes(n).ok_or_else(bad)?;
+        Ok(Some((version, fields)))
+    }
+
+    /// The key of the entry last returned by [`BlockReader::next_entry`].
+    pub fn key(&self) -> &[u8] {
+        &self.key
+    }
+}
+
+/// Entries collected in key order, then cut into blocks.
+#[derive(Default)]
+pub struct Builder {
+    keys: Vec<u8>,
+    fields: Vec<u8>,
+    /// Per entry: end of its key in `keys`, version, end of its fields in `fields`.
+    entries: Vec<(usize, u64, usize)>,
+}
+
+impl Builder {
+    pub fn new() -> Self {
+        Builder::default()
+    }
+
+    /// Adds an entry; keys must come in increasing order.
+    pub fn push(&mut self, key: &[u8], version: u64, fields: &[u8]) {
+        self.keys.extend_from_slice(key);
+        self.fields.extend_from_slice(fields);
+        self.entries
+            .push((self.keys.len(), version, self.fields.len()));
+    }
+
+    /// Adds an entry whose fields are the encoding of `s`.
+    fn push_snapshot(&mut self, key: &[u8], s: &crate::DossierSnapshot) {
+        self.keys.extend_from_slice(key);
+        codec::encode(s, &mut self.fields);
+        self.entries
+            .push((self.keys.len(), s.version, self.fields.len()));
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+
+    fn key(&self, i: usize) -> &[u8] {
+        let start = if i == 0 { 0 } else { self.entries[i - 1].0 };
+        &self.keys[start..self.entries[i].0]
+    }
+
+    fn field_bytes(&self, i: usize) -> &[u8] {
+        let start = if i == 0 { 0 } else { self.entries[i - 1].2 };
+        &self.fields[start..self.entries[i].2]
+    }
+
+    /// Encodes entries `range` as one block.
+    fn encode(&self, range: Range<usize>) -> Block {
+        let mut data = Vec::with_capacity(TARGET_BLOCK_BYTES + 256);
+        data.push(FORMAT);
+        let mut prev: &[u8] = &[];
+        for i in range.clone() {
+            let key = self.key(i);
+            let shared = prev.iter().zip(key).take_while(|(a, b)| a == b).count();
+            put_varint(&mut data, shared as u64);
+            put_varint(&mut data, (key.len() - shared) as u64);
+            data.extend_from_slice(&key[shared..]);
+            put_varint(&mut data, self.entries[i].1);
+            let f = self.field_bytes(i);
+            put_varint(&mut data, f.len() as u64);
+            data.extend_from_slice(f);
+            prev = key;
+        }
+        Block {
+            first_key: self.key(range.start).to_vec(),
+            count: range.len() as u32,
+            data,
+        }
+    }
+
+    /// The entries as blocks: one if it stays under [`MAX_BLOCK_BYTES`], otherwise pieces
+    /// of about [`TARGET_BLOCK_BYTES`] cut between entries. Empties the builder.
+    pub fn finish(&mut self) -> Vec<Block> {
+        let n = self.entries.len();
+        if n == 0 {
+            return Vec::new();
+        }
+        let whole = self.encode(0..n);
+        let blocks = if whole.data.len() <= MAX_BLOCK_BYTES || n == 1 {
+            vec![whole]
+        } else {
+            // Cut where the running size (as a block stores each entry: the key without
+            // the prefix it shares with the previous one) reaches each piece's share.
+            let pieces = whole.data.len().div_ceil(TARGET_BLOCK_BYTES);
+            let share = whole.data.len() / pieces;
+            let mut out = Vec::with_capacity(pieces + 1);
+            let (mut start, mut size) = (0, 0usize);
+            for i in 0..n {
+                let key = self.key(i);
+                let shared = if i == start {
+                    0
+                } else {
+                    let prev = self.key(i - 1);
+                    prev.iter().zip(key).take_while(|(a, b)| a == b).count()
+                };
+                let entry = key.len() - shared + self.field_bytes(i).len() + 4;
+                if size + entry > share && i > start {
+                    out.push(self.encode(start..i));
+                    (start, size) = (i, key.len() + self.field_bytes(i).len() + 4);
+                } else {
+                    size += entry;
+                }
+            }
+            out.push(self.encode(start..n));
+            out
+        };
+        self.keys.clear();
+        self.fields.clear();
+        self.entries.clear();
+        blocks
+    }
+}
+
+/// Splits the batch's finals (sorted by key) into runs that fall in the same stored block:
+/// `directory` holds the stored blocks' first keys in increasing order; a final belongs to
+/// the last block whose first key is not above its key, or to the first block when it
+/// sorts before every block. Yields `(block index, finals)`; the index is `None` only when
+/// nothing is stored yet (one run of every final).
+pub fn group_by_directory<K: AsRef<[u8]>>(
+    batch: &KeyedBatch,
+    directory: &[K],
+) -> Vec<(Option<usize>, Range<usize>)> {
+    let n = batch.finals.len();
+    if directory.is_empty() {
+        return if n == 0 {
+            Vec::new()
+        } else {
+            vec![(None, 0..n)]
+        };
+    }
+    let mut groups: Vec<(Option<usize>, Range<usize>)> = Vec::new();
+    let mut key = Vec::with_capacity(64);
+    for (i, s) in batch.finals.iter().enumerate() {
+        key.clear();
+        key_of(s.source.as_str(), s.dossier_id.as_str(), &mut key);
+        let block = directory
+            .partition_point(|d| d.as_ref() <= key.as_slice())
+            .saturating_sub(1);
+        match groups.last_mut() {
+            Some((Some(b), r)) if *b == block => r.end = i + 1,
+            _ => groups.push((Some(block), i..i + 1)),
+        }
+    }
+    groups
+}
+
+/// Merges the finals `range` of `batch` (all belonging to one stored block, see
+/// [`group_by_directory`]) into that block's `old` data (`None`: no block yet). Each final
+/// is resolved against its key's stored entry ([`KeyedBatch::resolve_one`]) and wins or
+/// loses; the block's other entries are kept as they are. Returns the blocks that replace
+/// the old one, or `None` when no final won (nothing to write).
+pub fn merge(
+    batch: &KeyedBatch,
+    range: Range<usize>,
+    old: Option<&[u8]>,
+    r: &mut Resolution,
+    out: &mut Builder,
+) -> Result<Option<Vec<Block>>, BlockError> {
+    let mut reader = old.map(BlockReader::new).transpose()?;
+    let mut pending = match reader.as_mut() {
+        Some(rd) => rd.next_entry()?,
+        None => None,
+    };
+    let mut changed = false;
+    let mut key = Vec::with_capacity(64);
+    for i in range {
+        let s = &batch.finals[i];
+        key.clear();
+        key_of(s.source.as_str(), s.dossier_id.as_str(), &mut key);
+        // Entries before the final's key stay.
+        let mut stored = None;
+        while let (Some((version, fields)), Some(rd)) = (pending, reader.as_mut()) {
+            match rd.key().cmp(key.as_slice()) {
+                std::cmp::Ordering::Less => {
+                    out.push(rd.key(), version, fields);
+                    pending = rd.next_entry()?;
+                }
+                std::cmp::Ordering::Equal => {
+                    let (source, id) = split_key(rd.key()).ok_or_else(|| damaged("bad key"))?;
+                    let snapshot = codec::decode(source, id, version, fields)
+                        .ok_or_else(|| damaged("bad snapshot fields"))?;
+                    stored = Some(((version, Contribution::of(&snapshot)), fields));
+                    pending = rd.next_entry()?;
+                    break;
+                }
+                std::cmp::Ordering::Greater => break,
+            }
+        }
+        let wins = batch.resolve_one(i, stored.as_ref().map(|(v, _)| v), r);
+        match (&stored, wins) {
+            (_, true) => {
+                changed = true;
+                out.push_snapshot(&key, s);
+            }
+            (Some(((version, _), fields)), false) => out.push(&key, *version, fields),
+            (None, false) => unreachable!("a final with nothing stored always wins"),
+        }
+    }
+    while let (Some((version, fields)), Some(rd)) = (pending, reader.as_mut()) {
+        out.push(rd.key(), version, fields);
+        pending = rd.next_entry()?;
+    }
+    let blocks = out.finish();
+    Ok(changed.then_some(blocks))
+}
+
+/// Every entry of a block as `(key, version, fields)`, for moving or checking data.
+pub fn entries(data: &[u8]) -> Result<Vec<(Vec<u8>, u64, Vec<u8>)>, BlockError> {
+    let mut rd = BlockReader::new(data)?;
+    let mut all = Vec::new();
+    while let Some((v, f)) = rd.next_entry()? {
+        all.push((rd.key().to_vec(), v, f.to_vec()));
+    }
+    Ok(all)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::latest::LiveIndicators;
+    use crate::{DossierSnapshot, Format, parse_all};
+
+    const HEADER: &str = "dossier_id,source,version,service_code,province_code,commune_code,channel,end_to_end,status,received_at,due_at,completed_at,fee_vnd,paid_online";
+
+    fn snaps(lines: &[String]) -> Vec<DossierSnapshot> {
+        let text = std::iter::once(HEADER.to_owned())
+            .chain(lines.iter().cloned())
+            .collect::<Vec<_>>()
+            .join("\n");
+        let (v, rej, _) = parse_all(text.as_bytes(), Format::Csv).unwrap();
+        assert!(rej.is_empty(), "{rej:?}");
+        v
+    }
+
+    fn line(source: &str, id: &str, version: u64, channel: &str) -> String {
+        format!(
+            "{id},{source},{version},1.00000{},79,,{channel},true,received,2025-07-01T08:00:00+07:00,,,0,false",
+            version % 10
+        )
+    }
+
+    /// A store of blocks in memory: first key → data.
+    #[derive(Default)]
+    struct Mem(std::collections::BTreeMap<Vec<u8>, Vec<u8>>);
+
+    impl Mem {
+        fn ingest(&mut self, batch: Vec<DossierSnapshot>) -> Resolution {
+            let kb = KeyedBatch::new(batch);
+            let directory: Vec<Vec<u8>> = self.0.keys().cloned().collect();
+            let mut r = kb.resolution();
+            let mut b = Builder::new();
+            for (block, range) in group_by_directory(&kb, &directory) {
+                let old_key = block.map(|i| directory[i].clone());
+                let old = old_key.as_ref().map(|k| self.0[k].clone());
+                if let Some(new) = merge(&kb, range, old.as_deref(), &mut r, &mut b).unwrap() {
+                    if let Some(k) = old_key {
+                        self.0.remove(&k);
+                    }
+                    for nb in new {
+                        assert!(nb.data.len() <= MAX_BLOCK_BYTES || nb.count == 1);
+                        self.0.insert(nb.first_key, nb.data);
+                    }
+                }
+            }
+            r
+        }
+
+        fn all(&self) -> Vec<(Vec<u8>, u64)> {
+            let mut out = Vec::new();
+            let mut last: Option<Vec<u8>> = None;
+            for (first, data) in &self.0 {
+                let es = entries(data).unwrap();
+                assert_eq!(&es[0].0, first, "first key names the first entry");
+                for (k, v, _) in es {
+                    if let Some(l) = &last {
+                        assert!(*l < k, "keys increase across blocks");
+                    }
+                    last = Some(k.clone());
+                    out.push((k, v));
+                }
+            }
+            out
+        }
+    }
+
+    #[test]
+    fn batches_merge_into_blocks_like_line_by_line_application() {
+        let mut mem = Mem::default();
+        let mut live = LiveIndicators::new();
+        // Three rounds over 3,000 dossiers of two sources, with repeats and stale lines,
+        // enough to split blocks many times.
+        for round in 0..3u64 {
+            let mut lines = Vec::new();
+            for n in 0..3000u64 {
+                let id = format!("D{:06}", (n * 7919 + round * 31) % 3000);
+                let source = if n % 3 == 0 { "hcc-01" } else { "dvcqg" };
+                let version = (n + round * 5) % 4 + round;
+                lines.push(line(source, &id, version, "online"));
+                if n % 5 == 0 {
+                    lines.push(line(source, &id, version + 1, "direct"));
+                }
+            }
+            let batch = snaps(&lines);
+            let (mut applied, mut stale) = (0, 0);
+            for s in batch.clone() {
+                if live.ingest(s) {
+                    applied += 1;
+                } else {
+                    stale += 1;
+                }
+            }
+            let r = mem.ingest(batch);
+            assert_eq!((r.applied, r.stale), (applied, stale), "round {round}");
+        }
+        let stored = mem.all();
+        assert_eq!(stored.len(), live.latest.len());
+        for (k, v) in stored {
+            let (source, id) = split_key(&k).unwrap();
+            assert_eq!(live.latest.get(source, id).unwrap().version, v);
+        }
+        assert!(mem.0.len() > 10, "the blocks were split: {}", mem.0.len());
+    }
+
+    #[test]
+    fn keys_before_the_first_block_join_it_and_damage_is_reported() {
+        let mut mem = Mem::default();
+        mem.ingest(snaps(&[line("s", "M", 1, "online")]));
+        let r = mem.ingest(snaps(&[line("s", "A", 1, "online"), line("s", "M", 1, "online")]));
+        assert_eq!((r.applied, r.stale), (1, 1));
+        let keys: Vec<Vec<u8>> = mem.0.keys().cloned().collect();
+        assert_eq!(keys, vec![b"s\0A".to_vec()]);
+        let data = mem.0.values().next().unwrap().clone();
+        let kb = KeyedBatch::new(snaps(&[line("s", "B", 1, "online")]));
+        let mut r = kb.resolution();
+        let cut = &data[..data.len() - 3];
+        assert!(merge(&kb, 0..1, Some(cut), &mut r, &mut Builder::new()).is_err());
+        assert!(merge(&kb, 0..1, Some(&[9]), &mut r, &mut Builder::new()).is_err());
+    }
+}
