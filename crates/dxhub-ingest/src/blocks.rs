@@ -238,6 +238,35 @@ impl Builder {
     }
 }
 
+/// The key spans of a batch, one per source: the first and the last key of that source's
+/// finals. A store reads the part of its block directory that covers them: for each span,
+/// the last block whose first key is not above the span's start, and every block that
+/// starts inside the span; plus the very first block (where keys that sort before every
+/// block go). That partial directory gives [`group_by_directory`] the same answer as the
+/// whole one, since it holds, for every key of the batch, the block the key belongs to.
+/// Portals number dossiers by day, so a source's span covers its recent blocks, not all
+/// of them.
+pub fn spans(batch: &KeyedBatch) -> Vec<(Vec<u8>, Vec<u8>)> {
+    let mut spans: Vec<(Vec<u8>, Vec<u8>)> = Vec::new();
+    let mut key = Vec::with_capacity(64);
+    let mut source: Option<&str> = None;
+    for s in &batch.finals {
+        key.clear();
+        key_of(s.source.as_str(), s.dossier_id.as_str(), &mut key);
+        match spans.last_mut() {
+            Some((_, hi)) if source == Some(s.source.as_str()) => {
+                hi.clear();
+                hi.extend_from_slice(&key);
+            }
+            _ => {
+                spans.push((key.clone(), key.clone()));
+                source = Some(s.source.as_str());
+            }
+        }
+    }
+    spans
+}
+
 /// Splits the batch's finals (sorted by key) into runs that fall in the same stored block:
 /// `directory` holds the stored blocks' first keys in increasing order; a final belongs to
 /// the last block whose first key is not above its key, or to the first block when it
@@ -373,7 +402,15 @@ mod tests {
     impl Mem {
         fn ingest(&mut self, batch: Vec<DossierSnapshot>) -> Resolution {
             let kb = KeyedBatch::new(batch);
-            let directory: Vec<Vec<u8>> = self.0.keys().cloned().collect();
+            // The part of the directory a store reads for the batch's spans.
+            let mut directory: Vec<Vec<u8>> = self.0.keys().take(1).cloned().collect();
+            for (lo, hi) in spans(&kb) {
+                let start = self.0.range(..=lo.clone()).next_back().map(|(k, _)| k.clone());
+                let from = start.unwrap_or_default();
+                directory.extend(self.0.range(from..=hi).map(|(k, _)| k.clone()));
+            }
+            directory.sort();
+            directory.dedup();
             let mut r = kb.resolution();
             let mut b = Builder::new();
             for (block, range) in group_by_directory(&kb, &directory) {

@@ -39,8 +39,19 @@ const UPSERT_DOSSIERS: &str = "INSERT INTO dossier_snapshots (source, dossier_id
  ON CONFLICT (source, dossier_id) DO UPDATE SET
    version = excluded.version, fields = excluded.fields";
 
-/// The first keys of every stored block, in block order.
-const DIRECTORY: &str = "SELECT first_key FROM dossier_blocks ORDER BY first_key";
+/// The part of the block directory a batch needs ([`blocks::spans`], `$1` starts and `$2`
+/// ends of the spans): the first block, and per span the last block starting at or before
+/// its start and every block starting inside it.
+const DIRECTORY: &str = "SELECT first_key FROM dossier_blocks
+  WHERE first_key = (SELECT first_key FROM dossier_blocks ORDER BY first_key LIMIT 1)
+ UNION
+ SELECT d.first_key
+   FROM unnest($1::bytea[], $2::bytea[]) AS s(lo, hi)
+  CROSS JOIN LATERAL (
+    SELECT first_key FROM dossier_blocks
+     WHERE first_key >= coalesce((SELECT first_key FROM dossier_blocks WHERE first_key <= s.lo
+                                   ORDER BY first_key DESC LIMIT 1), ''::bytea)
+       AND first_key <= s.hi) d";
 
 const GET_BLOCKS: &str = "SELECT first_key, data FROM dossier_blocks WHERE first_key = ANY($1)";
 
@@ -301,7 +312,8 @@ async fn put_blocks(
     Ok(())
 }
 
-/// Merges the batch into the blocks it touches: reads the block directory, then per round
+/// Merges the batch into the blocks it touches: reads the part of the block directory it
+/// needs, then per round
 /// of up to [`BLOCKS_PER_ROUND`] blocks fetches them in one statement, merges each
 /// ([`blocks::merge`]) and replaces those that changed (one delete, one insert).
 async fn merge_blocks(
@@ -310,11 +322,15 @@ async fn merge_blocks(
     resolution: &mut Resolution,
 ) -> StoreResult<()> {
     let directory: Vec<Vec<u8>> = {
+        let (los, his): (Vec<Vec<u8>>, Vec<Vec<u8>>) = blocks::spans(batch).into_iter().unzip();
         let stmt = tx.prepare_cached(DIRECTORY).await.map_err(db_err)?;
-        let rows = tx.query(&stmt, &[]).await.map_err(db_err)?;
-        rows.iter()
+        let rows = tx.query(&stmt, &[&los, &his]).await.map_err(db_err)?;
+        let mut keys = rows
+            .iter()
             .map(|r| r.try_get::<_, Vec<u8>>(0).map_err(db_err))
-            .collect::<StoreResult<_>>()?
+            .collect::<StoreResult<Vec<_>>>()?;
+        keys.sort_unstable();
+        keys
     };
     let groups = blocks::group_by_directory(batch, &directory);
     let get = tx.prepare_cached(GET_BLOCKS).await.map_err(db_err)?;

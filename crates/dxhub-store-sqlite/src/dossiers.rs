@@ -195,17 +195,35 @@ fn put_blocks(tx: &rusqlite::Transaction<'_>, new: Vec<blocks::Block>) -> StoreR
 fn ingest_in(tx: &rusqlite::Transaction<'_>, batch: &KeyedBatch) -> StoreResult<IngestCounts> {
     move_v3_snapshots(tx)?;
     move_v12_snapshots(tx)?;
-    let (mut keys, mut ids) = (Vec::new(), Vec::new());
+    // The part of the block directory the batch needs ([`blocks::spans`]).
+    let mut directory: Vec<(Vec<u8>, i64)> = Vec::new();
     {
-        let mut directory = tx
-            .prepare_cached("SELECT first_key, id FROM dossier_blocks ORDER BY first_key")
+        let mut first = tx
+            .prepare_cached("SELECT first_key, id FROM dossier_blocks ORDER BY first_key LIMIT 1")
             .map_err(db_err)?;
-        let mut rows = directory.query([]).map_err(db_err)?;
-        while let Some(r) = rows.next().map_err(db_err)? {
-            keys.push(r.get::<_, Vec<u8>>(0).map_err(db_err)?);
-            ids.push(r.get::<_, i64>(1).map_err(db_err)?);
+        let mut span = tx
+            .prepare_cached(
+                "SELECT first_key, id FROM dossier_blocks
+                  WHERE first_key >= coalesce((SELECT first_key FROM dossier_blocks WHERE first_key <= ?1
+                                                ORDER BY first_key DESC LIMIT 1), x'')
+                    AND first_key <= ?2
+                  ORDER BY first_key",
+            )
+            .map_err(db_err)?;
+        let row = |r: &rusqlite::Row<'_>| Ok((r.get::<_, Vec<u8>>(0)?, r.get::<_, i64>(1)?));
+        for b in first.query_map([], row).map_err(db_err)? {
+            directory.push(b.map_err(db_err)?);
+        }
+        for (lo, hi) in blocks::spans(batch) {
+            for b in span.query_map(params![lo, hi], row).map_err(db_err)? {
+                directory.push(b.map_err(db_err)?);
+            }
         }
     }
+    directory.sort_unstable();
+    directory.dedup();
+    let keys: Vec<&[u8]> = directory.iter().map(|(k, _)| k.as_slice()).collect();
+    let ids: Vec<i64> = directory.iter().map(|(_, id)| *id).collect();
     let mut get = tx
         .prepare_cached("SELECT data FROM dossier_blocks WHERE id = ?1")
         .map_err(db_err)?;

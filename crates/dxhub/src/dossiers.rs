@@ -75,18 +75,18 @@ impl RejectSink {
 }
 
 /// Lines per store transaction. Large, so that each dossier is resolved in memory and the
-/// store sees it once per batch; memory stays bounded: at most three batches exist at
-/// once (one being parsed, one waiting, one being stored), about 100 MB each.
+/// store sees it once per batch; memory stays bounded: at most four batches exist at once
+/// (being collected, being reduced, waiting, being stored), about 100 MB each.
 pub const BATCH: usize = 500_000;
 
 /// Threads parsing the feed (besides the one reading it and the one storing batches).
 const PARSE_THREADS: usize = 2;
 
-/// One batch as parsed and checked against the unit calendar.
+/// One batch as parsed: the snapshots with their line numbers, and the rejected lines.
 #[derive(Default)]
 struct Parsed {
     snapshots: Vec<DossierSnapshot>,
-    /// Sorted by line.
+    lines: Vec<u64>,
     rejected: Vec<Rejection>,
 }
 
@@ -165,34 +165,61 @@ async fn import_file(
         ..FileSummary::default()
     };
     let (tx, mut rx) = tokio::sync::mpsc::channel::<Ready>(1);
-    let parser = std::thread::spawn(move || {
+    // Three stages on their own threads: the reading thread (with the parsing threads of
+    // `parse_parallel`) collects lines into batches; the batching thread checks them
+    // against the unit calendar and reduces them to one snapshot per key; this task
+    // stores them.
+    let (raw_tx, raw_rx) = std::sync::mpsc::sync_channel::<Parsed>(0);
+    let batcher_cancel = cancel.clone();
+    let batcher = std::thread::spawn(move || {
         let calendar = UnitCalendar::embedded();
+        for p in raw_rx {
+            let Parsed {
+                mut snapshots,
+                lines,
+                mut rejected,
+            } = p;
+            let mut at = 0;
+            snapshots.retain(|s| {
+                let line = lines[at];
+                at += 1;
+                match calendar.check(s) {
+                    Ok(()) => true,
+                    Err((field, reason)) => {
+                        rejected.push(Rejection {
+                            line,
+                            field: Some(field.to_owned()),
+                            reason,
+                        });
+                        false
+                    }
+                }
+            });
+            rejected.sort_by_key(|r| r.line);
+            let ready = Ready {
+                batch: KeyedBatch::new(snapshots),
+                rejected,
+            };
+            if tx.blocking_send(ready).is_err() {
+                // The storing side gave up: stop reading.
+                batcher_cancel.store(true, Ordering::Relaxed);
+                return;
+            }
+        }
+    });
+    let parser = std::thread::spawn(move || {
         let mut cur = Parsed::default();
         let mut closed = false;
         let send = |p: Parsed, closed: &mut bool| {
-            let ready = Ready {
-                batch: KeyedBatch::new(p.snapshots),
-                rejected: p.rejected,
-            };
-            if !*closed && tx.blocking_send(ready).is_err() {
-                *closed = true; // the storing side gave up: stop reading
+            if !*closed && raw_tx.send(p).is_err() {
+                *closed = true;
                 cancel.store(true, Ordering::Relaxed);
             }
         };
         let result = parse_parallel(reader, format, PARSE_THREADS, |b| {
-            let first_rejection = cur.rejected.len();
-            for (s, line) in b.snapshots.into_iter().zip(b.snapshot_lines) {
-                match calendar.check(&s) {
-                    Ok(()) => cur.snapshots.push(s),
-                    Err((field, reason)) => cur.rejected.push(Rejection {
-                        line,
-                        field: Some(field.to_owned()),
-                        reason,
-                    }),
-                }
-            }
+            cur.snapshots.extend(b.snapshots);
+            cur.lines.extend(b.snapshot_lines);
             cur.rejected.extend(b.rejections);
-            cur.rejected[first_rejection..].sort_by_key(|r| r.line);
             if cur.snapshots.len() + cur.rejected.len() >= BATCH {
                 send(std::mem::take(&mut cur), &mut closed);
             }
@@ -200,6 +227,8 @@ async fn import_file(
         if result.is_ok() && !(cur.snapshots.is_empty() && cur.rejected.is_empty()) {
             send(cur, &mut closed);
         }
+        drop(raw_tx);
+        let _ = batcher.join();
         result
     });
     let mut failure = None;
