@@ -153,7 +153,8 @@ impl KeyedBatch {
         stored: Option<&(u64, Contribution)>,
         r: &mut Resolution,
     ) -> bool {
-        let records = &self.records[self.record_start[i] as usize..self.record_start[i + 1] as usize];
+        let records =
+            &self.records[self.record_start[i] as usize..self.record_start[i + 1] as usize];
         let applied = match stored {
             None => records.len(),
             Some((v, _)) => records.iter().filter(|&&x| x > *v).count(),

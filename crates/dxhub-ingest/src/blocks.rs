@@ -405,7 +405,11 @@ mod tests {
             // The part of the directory a store reads for the batch's spans.
             let mut directory: Vec<Vec<u8>> = self.0.keys().take(1).cloned().collect();
             for (lo, hi) in spans(&kb) {
-                let start = self.0.range(..=lo.clone()).next_back().map(|(k, _)| k.clone());
+                let start = self
+                    .0
+                    .range(..=lo.clone())
+                    .next_back()
+                    .map(|(k, _)| k.clone());
                 let from = start.unwrap_or_default();
                 directory.extend(self.0.range(from..=hi).map(|(k, _)| k.clone()));
             }
@@ -489,7 +493,10 @@ mod tests {
     fn keys_before_the_first_block_join_it_and_damage_is_reported() {
         let mut mem = Mem::default();
         mem.ingest(snaps(&[line("s", "M", 1, "online")]));
-        let r = mem.ingest(snaps(&[line("s", "A", 1, "online"), line("s", "M", 1, "online")]));
+        let r = mem.ingest(snaps(&[
+            line("s", "A", 1, "online"),
+            line("s", "M", 1, "online"),
+        ]));
         assert_eq!((r.applied, r.stale), (1, 1));
         let keys: Vec<Vec<u8>> = mem.0.keys().cloned().collect();
         assert_eq!(keys, vec![b"s\0A".to_vec()]);

@@ -94,10 +94,19 @@ const DROP_EMPTY_CELLS: &str =
     "DELETE FROM ps_cells c USING unnest($1::text[], $2::text[]) AS k(province_code, month)
   WHERE c.province_code = k.province_code AND c.month = k.month AND c.received = 0";
 
-const UPSERT_SERVICES: &str = "INSERT INTO ps_services (province_code, month, service_code, online)
- SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::int8[])
- ON CONFLICT (province_code, month, service_code) DO UPDATE SET
-   online = ps_services.online + excluded.online";
+/// Adds the changes of online counts per (cell, service): an update of the rows that exist
+/// and an insert of the others. (Batches hold the dossier lock, so no other writer can
+/// insert between the two; cheaper than `ON CONFLICT`'s speculative insertion per row.)
+const UPSERT_SERVICES: &str = "WITH u AS (
+   SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::int8[]) AS u(p, m, s, n)),
+ upd AS (
+   UPDATE ps_services t SET online = t.online + u.n FROM u
+    WHERE t.province_code = u.p AND t.month = u.m AND t.service_code = u.s
+   RETURNING t.province_code, t.month, t.service_code)
+ INSERT INTO ps_services (province_code, month, service_code, online)
+ SELECT u.p, u.m, u.s, u.n FROM u
+  WHERE NOT EXISTS (SELECT 1 FROM upd
+                     WHERE upd.province_code = u.p AND upd.month = u.m AND upd.service_code = u.s)";
 
 /// Services of the batch left without online dossiers stop counting; a row below zero is
 /// returned too, to be reported as corrupt data.
@@ -344,10 +353,7 @@ async fn merge_blocks(
         let mut stored: Vec<(Vec<u8>, Vec<u8>)> = Vec::with_capacity(wanted.len());
         if !wanted.is_empty() {
             for r in tx.query(&get, &[&wanted]).await.map_err(db_err)? {
-                stored.push((
-                    r.try_get(0).map_err(db_err)?,
-                    r.try_get(1).map_err(db_err)?,
-                ));
+                stored.push((r.try_get(0).map_err(db_err)?, r.try_get(1).map_err(db_err)?));
             }
             stored.sort_unstable_by(|a, b| a.0.cmp(&b.0));
         }
@@ -414,6 +420,9 @@ impl DossierStore for PostgresStore {
         let mut c_num: [Vec<i64>; 7] = Default::default();
         let mut s_key: [Vec<String>; 3] = Default::default();
         let mut s_num: Vec<i64> = Vec::new();
+        // Only rows whose count went down can fall to zero: the deletes look at those.
+        let mut c_shrunk: [Vec<String>; 2] = Default::default();
+        let mut s_shrunk: [Vec<String>; 3] = Default::default();
         for (key, d) in &cells {
             let (p, m) = (key.province_code.as_str().to_owned(), key.month.to_string());
             let nums = d.counters().ok_or_else(|| {
@@ -422,9 +431,18 @@ impl DossierStore for PostgresStore {
             for (col, v) in c_num.iter_mut().zip(nums) {
                 col.push(v);
             }
+            if nums[0] < 0 {
+                c_shrunk[0].push(p.clone());
+                c_shrunk[1].push(m.clone());
+            }
             let mut services: Vec<(&ShortStr, &i64)> = d.online_services.iter().collect();
             services.sort_unstable();
             for (svc, &k) in services {
+                if k < 0 {
+                    s_shrunk[0].push(p.clone());
+                    s_shrunk[1].push(m.clone());
+                    s_shrunk[2].push(svc.as_str().to_owned());
+                }
                 s_key[0].push(p.clone());
                 s_key[1].push(m.clone());
                 s_key[2].push(svc.as_str().to_owned());
@@ -447,8 +465,8 @@ impl DossierStore for PostgresStore {
             &c_num[6],
         ];
         let service_params: [&(dyn ToSql + Sync); 4] = [&s_key[0], &s_key[1], &s_key[2], &s_num];
-        let cell_keys: [&(dyn ToSql + Sync); 2] = [&c_key[0], &c_key[1]];
-        let service_keys: [&(dyn ToSql + Sync); 3] = [&s_key[0], &s_key[1], &s_key[2]];
+        let cell_keys: [&(dyn ToSql + Sync); 2] = [&c_shrunk[0], &c_shrunk[1]];
+        let service_keys: [&(dyn ToSql + Sync); 3] = [&s_shrunk[0], &s_shrunk[1], &s_shrunk[2]];
 
         // The two upserts are independent: sent together, one round trip.
         let (a, b) = tokio::join!(

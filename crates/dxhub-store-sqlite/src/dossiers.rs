@@ -9,8 +9,8 @@
 
 use async_trait::async_trait;
 use dxhub_ingest::{
-    Channel, CommuneCode, Delta, DossierSnapshot, IndicatorRow, KeyedBatch, ProvinceCode,
-    ShortStr, Status, blocks, codec,
+    Channel, CommuneCode, Delta, DossierSnapshot, IndicatorRow, KeyedBatch, ProvinceCode, ShortStr,
+    Status, blocks, codec,
 };
 use dxhub_store::{
     DossierStore, GroupedRow, Grouping, IndicatorQuery, IngestCounts, PeriodKind, StoreError,
@@ -154,8 +154,14 @@ fn move_v12_snapshots(tx: &rusqlite::Transaction<'_>) -> StoreResult<()> {
         let source: String = r.get(0).map_err(db_err)?;
         let id: String = r.get(1).map_err(db_err)?;
         let version: i64 = r.get(2).map_err(db_err)?;
-        let version = u64::try_from(version).map_err(|_| StoreError::Corrupt(format!("stored version {version} of {source}/{id}")))?;
-        let fields = r.get_ref(3).map_err(db_err)?.as_blob().map_err(db_err_from_type)?;
+        let version = u64::try_from(version).map_err(|_| {
+            StoreError::Corrupt(format!("stored version {version} of {source}/{id}"))
+        })?;
+        let fields = r
+            .get_ref(3)
+            .map_err(db_err)?
+            .as_blob()
+            .map_err(db_err_from_type)?;
         key.clear();
         blocks::key_of(&source, &id, &mut key);
         builder.push(&key, version, fields);
@@ -167,7 +173,8 @@ fn move_v12_snapshots(tx: &rusqlite::Transaction<'_>) -> StoreResult<()> {
     }
     put_blocks(tx, builder.finish())?;
     drop(rows);
-    tx.execute("DELETE FROM dossier_snapshots", []).map_err(db_err)?;
+    tx.execute("DELETE FROM dossier_snapshots", [])
+        .map_err(db_err)?;
     Ok(())
 }
 

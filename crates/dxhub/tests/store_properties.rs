@@ -241,7 +241,9 @@ async fn clear_postgres(url: &str) {
         .expect("connect to the test database");
     tokio::spawn(conn);
     client
-        .batch_execute("TRUNCATE dossiers, dossier_snapshots, dossier_blocks, ps_cells, ps_services")
+        .batch_execute(
+            "TRUNCATE dossiers, dossier_snapshots, dossier_blocks, ps_cells, ps_services",
+        )
         .await
         .expect("empty the dossier tables");
 }
