@@ -26,13 +26,14 @@ use crate::indicators::Contribution;
 
 const FORMAT: u8 = 1;
 
-/// A block longer than this is split when rewritten (below a 4 KiB database page, so that
-/// a block stays on one page where the store allows it).
-pub const MAX_BLOCK_BYTES: usize = 3584;
+/// A block longer than this is split when rewritten: blocks of 768 to 1,536 bytes pack two
+/// to five to a 4 KiB database page (larger ones would leave much of their page empty),
+/// and a batch that changes a few dossiers of a block rewrites little else.
+pub const MAX_BLOCK_BYTES: usize = 1536;
 
-/// The size the pieces of a split block aim at: half full, so that a few more dossiers
-/// can join a block before it splits again.
-pub const TARGET_BLOCK_BYTES: usize = 2048;
+/// The size the pieces of a split block aim at, leaving room for a few more dossiers to
+/// join a block before it splits again.
+pub const TARGET_BLOCK_BYTES: usize = 1024;
 
 /// Appends the block key of `(source, dossier_id)` to `out`.
 pub fn key_of(source: &str, dossier_id: &str, out: &mut Vec<u8>) {
@@ -360,21 +361,23 @@ pub fn merge(
     Ok(changed.then_some(blocks))
 }
 
-/// Every entry of a block as `(key, version, fields)`, for moving or checking data.
-pub fn entries(data: &[u8]) -> Result<Vec<(Vec<u8>, u64, Vec<u8>)>, BlockError> {
-    let mut rd = BlockReader::new(data)?;
-    let mut all = Vec::new();
-    while let Some((v, f)) = rd.next_entry()? {
-        all.push((rd.key().to_vec(), v, f.to_vec()));
-    }
-    Ok(all)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::latest::LiveIndicators;
     use crate::{DossierSnapshot, Format, parse_all};
+
+    /// Every entry of a block as `(key, version, fields)`.
+    type Entries = Vec<(Vec<u8>, u64, Vec<u8>)>;
+
+    fn entries(data: &[u8]) -> Result<Entries, BlockError> {
+        let mut rd = BlockReader::new(data)?;
+        let mut all = Vec::new();
+        while let Some((v, f)) = rd.next_entry()? {
+            all.push((rd.key().to_vec(), v, f.to_vec()));
+        }
+        Ok(all)
+    }
 
     const HEADER: &str = "dossier_id,source,version,service_code,province_code,commune_code,channel,end_to_end,status,received_at,due_at,completed_at,fee_vnd,paid_online";
 
