@@ -8,12 +8,13 @@
 //! applied when its version is above every version seen before it for its key (stored or
 //! earlier in the batch), stale otherwise.
 
-use std::collections::hash_map::Entry;
+use std::hash::{Hash, Hasher};
 
-use rustc_hash::FxHashMap;
+use hashbrown::HashTable;
+use rustc_hash::FxHasher;
 
 use crate::indicators::{Contribution, Delta};
-use crate::snapshot::{DossierSnapshot, ShortStr};
+use crate::snapshot::DossierSnapshot;
 
 /// A batch reduced to one snapshot per key. See the module docs.
 #[derive(Debug, Default)]
@@ -43,63 +44,80 @@ pub struct Resolution {
 
 impl KeyedBatch {
     /// Groups a batch (in arrival order) by key.
+    ///
+    /// The lines stay where they are while they are grouped: the hash table holds only
+    /// slot numbers, each slot the position of its key's newest line; each final is copied
+    /// once, in key order, at the end.
     pub fn new(batch: Vec<DossierSnapshot>) -> KeyedBatch {
-        let mut slot: FxHashMap<(ShortStr, ShortStr), u32> =
-            FxHashMap::with_capacity_and_hasher(batch.len(), Default::default());
-        // Per key in first-seen order: the newest snapshot and its record versions.
-        let mut newest: Vec<DossierSnapshot> = Vec::new();
-        let mut chains: Vec<Chain> = Vec::new();
+        let key_hash = |s: &DossierSnapshot| {
+            let mut h = FxHasher::default();
+            s.source.as_bytes().hash(&mut h);
+            s.dossier_id.as_bytes().hash(&mut h);
+            h.finish()
+        };
+        let same_key = |a: &DossierSnapshot, b: &DossierSnapshot| {
+            a.dossier_id.as_bytes() == b.dossier_id.as_bytes()
+                && a.source.as_bytes() == b.source.as_bytes()
+        };
+        let mut table: HashTable<u32> = HashTable::with_capacity(batch.len());
+        // Per key in first-seen order: the position of its newest line, and the versions
+        // of its record lines.
+        let mut newest: Vec<u32> = Vec::with_capacity(batch.len());
+        let mut chains: Vec<Chain> = Vec::with_capacity(batch.len());
         let mut stale_in_batch = 0u64;
-        for s in batch {
-            match slot.entry((s.source.clone(), s.dossier_id.clone())) {
-                Entry::Vacant(e) => {
+        for (i, s) in batch.iter().enumerate() {
+            let entry = table.entry(
+                key_hash(s),
+                |&slot| same_key(&batch[newest[slot as usize] as usize], s),
+                |&slot| key_hash(&batch[newest[slot as usize] as usize]),
+            );
+            match entry {
+                hashbrown::hash_table::Entry::Vacant(e) => {
                     e.insert(newest.len() as u32);
+                    newest.push(i as u32);
                     chains.push(Chain::One(s.version));
-                    newest.push(s);
                 }
-                Entry::Occupied(e) => {
-                    let i = *e.get() as usize;
-                    if s.supersedes(&newest[i]) {
-                        chains[i].push(s.version);
-                        newest[i] = s;
+                hashbrown::hash_table::Entry::Occupied(e) => {
+                    let slot = *e.get() as usize;
+                    if s.supersedes(&batch[newest[slot] as usize]) {
+                        chains[slot].push(s.version);
+                        newest[slot] = i as u32;
                     } else {
                         stale_in_batch += 1;
                     }
                 }
             }
         }
-        drop(slot);
-        // Sorted on a 32-byte prefix of the key kept next to the index (cache-friendly),
+        drop(table);
+        // Sorted on a 32-byte prefix of the key kept next to the slot (cache-friendly),
         // with the full key deciding ties.
         let mut sortable: Vec<([u8; 32], u32)> = newest
             .iter()
             .enumerate()
-            .map(|(i, s)| (key_prefix(s), i as u32))
+            .map(|(slot, &i)| (key_prefix(&batch[i as usize]), slot as u32))
             .collect();
         sortable.sort_unstable_by(|(pa, a), (pb, b)| {
             pa.cmp(pb).then_with(|| {
-                let (x, y) = (&newest[*a as usize], &newest[*b as usize]);
+                let x = &batch[newest[*a as usize] as usize];
+                let y = &batch[newest[*b as usize] as usize];
                 (x.source.as_bytes(), x.dossier_id.as_bytes())
                     .cmp(&(y.source.as_bytes(), y.dossier_id.as_bytes()))
             })
         });
-        let order: Vec<u32> = sortable.into_iter().map(|(_, i)| i).collect();
-        let mut records = Vec::with_capacity(order.len());
-        let mut record_start = Vec::with_capacity(order.len() + 1);
-        for &i in &order {
+        let mut records = Vec::with_capacity(sortable.len());
+        let mut record_start = Vec::with_capacity(sortable.len() + 1);
+        for &(_, slot) in &sortable {
             record_start.push(records.len() as u32);
-            match &chains[i as usize] {
+            match &chains[slot as usize] {
                 Chain::One(v) => records.push(*v),
                 Chain::Many(vs) => records.extend_from_slice(vs),
             }
         }
         record_start.push(records.len() as u32);
         drop(chains);
-        // Move the snapshots into key order without cloning them.
-        let mut taken: Vec<Option<DossierSnapshot>> = newest.into_iter().map(Some).collect();
-        let finals = order
+        let finals = sortable
             .iter()
-            .map(|&i| taken[i as usize].take().expect("each index once"))
+            .map(|&(_, slot)| batch[newest[slot as usize] as usize].clone())
             .collect();
         KeyedBatch {
             finals,

@@ -30,6 +30,7 @@ pub mod indicators;
 pub mod latest;
 pub mod ndjson;
 pub mod parallel;
+pub mod services;
 pub mod snapshot;
 pub mod text;
 pub mod timestamp;

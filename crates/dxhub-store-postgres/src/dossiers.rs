@@ -17,6 +17,7 @@
 //! that batches over disjoint dossiers run side by side, is an optimisation for later.
 
 use async_trait::async_trait;
+use dxhub_ingest::services::ServiceCounts;
 use dxhub_ingest::{
     Cell, CellKey, Channel, CommuneCode, DossierSnapshot, IndicatorRow, KeyedBatch, ProvinceCode,
     Resolution, ShortStr, Status, YearMonth, blocks, codec,
@@ -94,33 +95,27 @@ const DROP_EMPTY_CELLS: &str =
     "DELETE FROM ps_cells c USING unnest($1::text[], $2::text[]) AS k(province_code, month)
   WHERE c.province_code = k.province_code AND c.month = k.month AND c.received = 0";
 
-/// Adds the changes of online counts per (cell, service): an update of the rows that exist
-/// and an insert of the others. (Batches hold the dossier lock, so no other writer can
-/// insert between the two; cheaper than `ON CONFLICT`'s speculative insertion per row.)
-const UPSERT_SERVICES: &str = "WITH u AS (
-   SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::int8[]) AS u(p, m, s, n)),
- upd AS (
-   UPDATE ps_services t SET online = t.online + u.n FROM u
-    WHERE t.province_code = u.p AND t.month = u.m AND t.service_code = u.s
-   RETURNING t.province_code, t.month, t.service_code)
- INSERT INTO ps_services (province_code, month, service_code, online)
- SELECT u.p, u.m, u.s, u.n FROM u
-  WHERE NOT EXISTS (SELECT 1 FROM upd
-                     WHERE upd.province_code = u.p AND upd.month = u.m AND upd.service_code = u.s)";
+/// The per-service online counts of the batch's cells (`$1` provinces, `$2` months).
+const GET_CELL_SERVICES: &str = "SELECT s.province_code, s.month, s.services
+   FROM ps_cell_services s
+   JOIN unnest($1::text[], $2::text[]) AS k(province_code, month)
+     ON s.province_code = k.province_code AND s.month = k.month";
 
-/// Services of the batch left without online dossiers stop counting; a row below zero is
-/// returned too, to be reported as corrupt data.
-const DROP_EMPTY_SERVICES: &str = "DELETE FROM ps_services s
-  USING unnest($1::text[], $2::text[], $3::text[]) AS k(province_code, month, service_code)
-  WHERE s.province_code = k.province_code AND s.month = k.month
-    AND s.service_code = k.service_code AND s.online <= 0
-  RETURNING s.province_code, s.month, s.service_code, s.online";
+const PUT_CELL_SERVICES: &str = "INSERT INTO ps_cell_services (province_code, month, services)
+ SELECT * FROM unnest($1::text[], $2::text[], $3::text[])
+ ON CONFLICT (province_code, month) DO UPDATE SET services = excluded.services";
+
+const DROP_CELL_SERVICES: &str = "DELETE FROM ps_cell_services s
+  USING unnest($1::text[], $2::text[]) AS k(province_code, month)
+  WHERE s.province_code = k.province_code AND s.month = k.month";
+
+const COUNT_CELL_SERVICES: &str = "UPDATE ps_cells c SET services_online = k.n
+  FROM unnest($1::text[], $2::text[], $3::int8[]) AS k(province_code, month, n)
+  WHERE c.province_code = k.province_code AND c.month = k.month";
 
 const SELECT_ROWS: &str =
     "SELECT c.province_code, c.month, c.received, c.online, c.end_to_end, c.completed,
-        c.completed_on_time, c.online_payments, c.online_payment_vnd,
-        (SELECT count(*) FROM ps_services s
-          WHERE s.province_code = c.province_code AND s.month = c.month)
+        c.completed_on_time, c.online_payments, c.online_payment_vnd, c.services_online
    FROM ps_cells c
   WHERE ($1::text IS NULL OR c.province_code = $1)
     AND ($2::text IS NULL OR c.month >= $2) AND ($3::text IS NULL OR c.month <= $3)
@@ -414,15 +409,14 @@ impl DossierStore for PostgresStore {
         };
         let delta = resolution.delta;
 
-        // The net change of every touched cell, and of every touched (cell, service).
+        // The net change of every touched cell.
         let cells = delta.cells();
         let mut c_key: [Vec<String>; 2] = Default::default();
         let mut c_num: [Vec<i64>; 7] = Default::default();
-        let mut s_key: [Vec<String>; 3] = Default::default();
-        let mut s_num: Vec<i64> = Vec::new();
-        // Only rows whose count went down can fall to zero: the deletes look at those.
+        // Only cells whose count went down can become empty: the delete looks at those.
         let mut c_shrunk: [Vec<String>; 2] = Default::default();
-        let mut s_shrunk: [Vec<String>; 3] = Default::default();
+        // Cells whose per-service online counts change.
+        let mut s_key: [Vec<String>; 2] = Default::default();
         for (key, d) in &cells {
             let (p, m) = (key.province_code.as_str().to_owned(), key.month.to_string());
             let nums = d.counters().ok_or_else(|| {
@@ -435,64 +429,94 @@ impl DossierStore for PostgresStore {
                 c_shrunk[0].push(p.clone());
                 c_shrunk[1].push(m.clone());
             }
-            let mut services: Vec<(&ShortStr, &i64)> = d.online_services.iter().collect();
-            services.sort_unstable();
-            for (svc, &k) in services {
-                if k < 0 {
-                    s_shrunk[0].push(p.clone());
-                    s_shrunk[1].push(m.clone());
-                    s_shrunk[2].push(svc.as_str().to_owned());
-                }
+            if !d.online_services.is_empty() {
                 s_key[0].push(p.clone());
                 s_key[1].push(m.clone());
-                s_key[2].push(svc.as_str().to_owned());
-                s_num.push(k);
             }
             c_key[0].push(p);
             c_key[1].push(m);
         }
 
         let cell = tx.prepare_cached(UPSERT_CELLS).await.map_err(db_err)?;
-        let service = tx.prepare_cached(UPSERT_SERVICES).await.map_err(db_err)?;
-        let drop_cells = tx.prepare_cached(DROP_EMPTY_CELLS).await.map_err(db_err)?;
-        let drop_services = tx
-            .prepare_cached(DROP_EMPTY_SERVICES)
-            .await
-            .map_err(db_err)?;
-
+        let get_services = tx.prepare_cached(GET_CELL_SERVICES).await.map_err(db_err)?;
         let cell_params: [&(dyn ToSql + Sync); 9] = [
             &c_key[0], &c_key[1], &c_num[0], &c_num[1], &c_num[2], &c_num[3], &c_num[4], &c_num[5],
             &c_num[6],
         ];
-        let service_params: [&(dyn ToSql + Sync); 4] = [&s_key[0], &s_key[1], &s_key[2], &s_num];
-        let cell_keys: [&(dyn ToSql + Sync); 2] = [&c_shrunk[0], &c_shrunk[1]];
-        let service_keys: [&(dyn ToSql + Sync); 3] = [&s_shrunk[0], &s_shrunk[1], &s_shrunk[2]];
-
-        // The two upserts are independent: sent together, one round trip.
+        // The cell upsert and the read of the cells' per-service counts are independent:
+        // sent together, one round trip.
+        let service_keys: [&(dyn ToSql + Sync); 2] = [&s_key[0], &s_key[1]];
         let (a, b) = tokio::join!(
             tx.execute(&cell, &cell_params),
-            tx.execute(&service, &service_params),
+            tx.query(&get_services, &service_keys),
         );
-        first_error([a, b])?;
-        // Then the rows that fell to zero, again in one round trip.
-        let (a, b) = tokio::join!(
-            tx.execute(&drop_cells, &cell_keys),
-            tx.query(&drop_services, &service_keys),
-        );
-        let dropped = b.map_err(db_err);
+        let stored = b.map_err(db_err);
         first_error([a])?;
-        for row in dropped? {
-            let online: i64 = row.try_get(3).map_err(db_err)?;
-            if online < 0 {
-                let p: String = row.try_get(0).map_err(db_err)?;
-                let m: String = row.try_get(1).map_err(db_err)?;
-                let svc: String = row.try_get(2).map_err(db_err)?;
-                // Dropping `tx` uncommitted rolls the whole batch back.
-                return Err(StoreError::Corrupt(format!(
-                    "online count of {svc} in {p} {m} would fall below zero"
-                )));
+        let mut texts: std::collections::HashMap<(String, String), String> = stored?
+            .iter()
+            .map(|r| {
+                Ok((
+                    (
+                        r.try_get::<_, String>(0).map_err(db_err)?,
+                        r.try_get::<_, String>(1).map_err(db_err)?,
+                    ),
+                    r.try_get::<_, String>(2).map_err(db_err)?,
+                ))
+            })
+            .collect::<StoreResult<_>>()?;
+        let (mut put, mut emptied, mut count): (
+            [Vec<String>; 3],
+            [Vec<String>; 2],
+            [Vec<String>; 2],
+        ) = Default::default();
+        let mut n_online: Vec<i64> = Vec::new();
+        for (key, d) in &cells {
+            if d.online_services.is_empty() {
+                continue;
+            }
+            let (p, m) = (key.province_code.as_str().to_owned(), key.month.to_string());
+            let text = texts.remove(&(p.clone(), m.clone()));
+            let mut services = ServiceCounts::parse(text.as_deref())
+                .map_err(|e| StoreError::Corrupt(e.to_string()))?;
+            services
+                .apply(&d.online_services, &format!("{p} {m}"))
+                .map_err(|e| StoreError::Corrupt(e.to_string()))?;
+            n_online.push(services.len() as i64);
+            count[0].push(p.clone());
+            count[1].push(m.clone());
+            if services.is_empty() {
+                emptied[0].push(p);
+                emptied[1].push(m);
+            } else {
+                put[0].push(p);
+                put[1].push(m);
+                put[2].push(services.to_text());
             }
         }
+        let put_services = tx.prepare_cached(PUT_CELL_SERVICES).await.map_err(db_err)?;
+        let drop_services = tx
+            .prepare_cached(DROP_CELL_SERVICES)
+            .await
+            .map_err(db_err)?;
+        let count_services = tx
+            .prepare_cached(COUNT_CELL_SERVICES)
+            .await
+            .map_err(db_err)?;
+        let drop_cells = tx.prepare_cached(DROP_EMPTY_CELLS).await.map_err(db_err)?;
+        // Independent writes, one round trip; the empty cells go last (a cell emptied of
+        // dossiers has no online service left either).
+        let put_params: [&(dyn ToSql + Sync); 3] = [&put[0], &put[1], &put[2]];
+        let drop_params: [&(dyn ToSql + Sync); 2] = [&emptied[0], &emptied[1]];
+        let count_params: [&(dyn ToSql + Sync); 3] = [&count[0], &count[1], &n_online];
+        let (a, b, c) = tokio::join!(
+            tx.execute(&put_services, &put_params),
+            tx.execute(&drop_services, &drop_params),
+            tx.execute(&count_services, &count_params),
+        );
+        first_error([a, b, c])?;
+        tx.execute(&drop_cells, &[&c_shrunk[0], &c_shrunk[1]])
+            .await
+            .map_err(db_err)?;
         tx.commit().await.map_err(db_err)?;
         Ok(counts)
     }
@@ -525,31 +549,26 @@ impl DossierStore for PostgresStore {
             }
         };
         let filter = "($1::text IS NULL OR province_code = $1) AND ($2::text IS NULL OR month >= $2) AND ($3::text IS NULL OR month <= $3)";
-        // services_online is a distinct count over the group's ps_services rows: a service
+        // A province × month group is one cell, which keeps its services_online. Larger
+        // groups count distinct services over their cells' per-service counts: a service
         // online in two provinces or months of the group counts once.
         let sql = format!(
-            "WITH g AS (
-               SELECT {unit} AS unit, {period} AS period, sum(received)::bigint AS received,
-                      sum(online)::bigint AS online, sum(end_to_end)::bigint AS end_to_end,
-                      sum(completed)::bigint AS completed, sum(completed_on_time)::bigint AS completed_on_time,
-                      sum(online_payments)::bigint AS online_payments,
-                      sum(online_payment_vnd)::bigint AS online_payment_vnd
-                 FROM ps_cells WHERE {filter} GROUP BY 1, 2),
-             s AS (
-               SELECT {unit} AS unit, {period} AS period, count(DISTINCT service_code) AS n
-                 FROM ps_services WHERE {filter} GROUP BY 1, 2)
-             SELECT g.unit, g.period, g.received, g.online, g.end_to_end, g.completed, g.completed_on_time,
-                    g.online_payments, g.online_payment_vnd, coalesce(s.n, 0)
-               FROM g LEFT JOIN s ON s.unit = g.unit AND s.period = g.period
-              ORDER BY g.unit COLLATE \"C\", g.period COLLATE \"C\""
+            "SELECT * FROM (
+               SELECT {unit} AS unit, {period} AS period, sum(received)::bigint, sum(online)::bigint,
+                      sum(end_to_end)::bigint, sum(completed)::bigint, sum(completed_on_time)::bigint,
+                      sum(online_payments)::bigint, sum(online_payment_vnd)::bigint,
+                      sum(services_online)::bigint
+                 FROM ps_cells WHERE {filter} GROUP BY 1, 2) g
+              ORDER BY unit COLLATE \"C\", period COLLATE \"C\""
         );
+        let services_sql =
+            format!("SELECT province_code, month, services FROM ps_cell_services WHERE {filter}");
         let client = self.client().await?;
         let stmt = client.prepare_cached(&sql).await.map_err(db_err)?;
-        let rows = client
-            .query(&stmt, &[&q.province, &q.from_month, &q.to_month])
-            .await
-            .map_err(db_err)?;
-        rows.iter()
+        let params: [&(dyn ToSql + Sync); 3] = [&q.province, &q.from_month, &q.to_month];
+        let rows = client.query(&stmt, &params).await.map_err(db_err)?;
+        let mut rows = rows
+            .iter()
             .map(|r| {
                 let n = |i: usize, what: &str| to_u64(r.try_get(i).map_err(db_err)?, what);
                 Ok(GroupedRow {
@@ -559,7 +578,31 @@ impl DossierStore for PostgresStore {
                     services_online: n(9, "services online count")?,
                 })
             })
-            .collect()
+            .collect::<StoreResult<Vec<_>>>()?;
+        if by != Grouping::ProvinceMonth {
+            let stmt = client.prepare_cached(&services_sql).await.map_err(db_err)?;
+            let cells = client
+                .query(&stmt, &params)
+                .await
+                .map_err(db_err)?
+                .iter()
+                .map(|r| {
+                    Ok((
+                        r.try_get(0).map_err(db_err)?,
+                        r.try_get(1).map_err(db_err)?,
+                        r.try_get(2).map_err(db_err)?,
+                    ))
+                })
+                .collect::<StoreResult<Vec<_>>>()?;
+            let services = by.services_online(cells)?;
+            for row in &mut rows {
+                row.services_online = services
+                    .get(&(row.unit.clone(), row.period.clone()))
+                    .copied()
+                    .unwrap_or(0);
+            }
+        }
+        Ok(rows)
     }
 
     async fn dossier_count(&self) -> StoreResult<u64> {

@@ -8,6 +8,7 @@
 //! block it touches once.
 
 use async_trait::async_trait;
+use dxhub_ingest::services::ServiceCounts;
 use dxhub_ingest::{
     Channel, CommuneCode, Delta, DossierSnapshot, IndicatorRow, KeyedBatch, ProvinceCode, ShortStr,
     Status, blocks, codec,
@@ -264,7 +265,7 @@ fn ingest_in(tx: &rusqlite::Transaction<'_>, batch: &KeyedBatch) -> StoreResult<
     })
 }
 
-/// Adds a batch's indicator change to `ps_cells` and `ps_services`.
+/// Adds a batch's indicator change to `ps_cells` and `ps_cell_services`.
 fn apply_delta(tx: &rusqlite::Transaction<'_>, delta: &Delta) -> StoreResult<()> {
     let mut cell = tx
         .prepare_cached(
@@ -279,27 +280,24 @@ fn apply_delta(tx: &rusqlite::Transaction<'_>, delta: &Delta) -> StoreResult<()>
                online_payment_vnd = online_payment_vnd + excluded.online_payment_vnd",
         )
         .map_err(db_err)?;
-    // Writes the new count, not the change: SQLite checks `CHECK (online > 0)` on
-    // the proposed row before ON CONFLICT, so a negative change (one of several
-    // online dossiers of a service leaving) could not be proposed.
-    let mut service = tx
+    let mut get_services = tx
         .prepare_cached(
-            "INSERT INTO ps_services (province_code, month, service_code, online) VALUES (?1, ?2, ?3, ?4)
-             ON CONFLICT (province_code, month, service_code) DO UPDATE SET online = excluded.online",
+            "SELECT services FROM ps_cell_services WHERE province_code = ?1 AND month = ?2",
         )
         .map_err(db_err)?;
-    let mut drop_service = tx
+    let mut put_services = tx
         .prepare_cached(
-            "DELETE FROM ps_services WHERE province_code = ?1 AND month = ?2 AND service_code = ?3",
+            "INSERT INTO ps_cell_services (province_code, month, services) VALUES (?1, ?2, ?3)
+             ON CONFLICT (province_code, month) DO UPDATE SET services = excluded.services",
         )
+        .map_err(db_err)?;
+    let mut drop_services = tx
+        .prepare_cached("DELETE FROM ps_cell_services WHERE province_code = ?1 AND month = ?2")
         .map_err(db_err)?;
     let mut count_services = tx
         .prepare_cached(
-            "UPDATE ps_cells SET services_online = services_online + ?3 WHERE province_code = ?1 AND month = ?2",
+            "UPDATE ps_cells SET services_online = ?3 WHERE province_code = ?1 AND month = ?2",
         )
-        .map_err(db_err)?;
-    let mut current = tx
-        .prepare_cached("SELECT online FROM ps_services WHERE province_code = ?1 AND month = ?2 AND service_code = ?3")
         .map_err(db_err)?;
     for (key, d) in delta.cells() {
         let (p, m) = (key.province_code.as_str().to_owned(), key.month.to_string());
@@ -308,35 +306,29 @@ fn apply_delta(tx: &rusqlite::Transaction<'_>, delta: &Delta) -> StoreResult<()>
             .ok_or_else(|| StoreError::Database("online_payment_vnd change out of range".into()))?;
         cell.execute(params![p, m, n[0], n[1], n[2], n[3], n[4], n[5], n[6]])
             .map_err(db_err)?;
-        // Services that start or stop counting in this cell.
-        let mut services_online = 0i64;
-        for (svc, n) in &d.online_services {
-            let now: i64 = current
-                .query_row(params![p, m, svc.as_str()], |r| r.get(0))
-                .optional()
-                .map_err(db_err)?
-                .unwrap_or(0);
-            if now + n > 0 {
-                service
-                    .execute(params![p, m, svc.as_str(), now + n])
-                    .map_err(db_err)?;
-                services_online += i64::from(now == 0);
-            } else if now + n == 0 {
-                drop_service
-                    .execute(params![p, m, svc.as_str()])
-                    .map_err(db_err)?;
-                services_online -= 1;
-            } else {
-                return Err(StoreError::Corrupt(format!(
-                    "online count of {svc} in {p} {m} would fall below zero"
-                )));
-            }
+        if d.online_services.is_empty() {
+            continue;
         }
-        if services_online != 0 {
-            count_services
-                .execute(params![p, m, services_online])
+        // The cell's per-service online counts, changed and written back whole.
+        let text: Option<String> = get_services
+            .query_row(params![p, m], |r| r.get(0))
+            .optional()
+            .map_err(db_err)?;
+        let mut counts = ServiceCounts::parse(text.as_deref())
+            .map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        counts
+            .apply(&d.online_services, &format!("{p} {m}"))
+            .map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        if counts.is_empty() {
+            drop_services.execute(params![p, m]).map_err(db_err)?;
+        } else {
+            put_services
+                .execute(params![p, m, counts.to_text()])
                 .map_err(db_err)?;
         }
+        count_services
+            .execute(params![p, m, counts.len() as i64])
+            .map_err(db_err)?;
     }
     tx.execute("DELETE FROM ps_cells WHERE received = 0", [])
         .map_err(db_err)?;
@@ -411,32 +403,17 @@ impl DossierStore for SqliteStore {
             }
         };
         let filter = "(?1 IS NULL OR province_code = ?1) AND (?2 IS NULL OR month >= ?2) AND (?3 IS NULL OR month <= ?3)";
-        // services_online is a distinct count over the group's ps_services rows: a service
-        // online in two provinces or months of the group counts once. A province × month
-        // group is one cell, which keeps its count.
-        let sql = if by == Grouping::ProvinceMonth {
-            format!(
-                "SELECT province_code, month, received, online, end_to_end, completed, completed_on_time,
-                        online_payments, online_payment_vnd, services_online
-                   FROM ps_cells WHERE {filter} ORDER BY 1, 2"
-            )
-        } else {
-            format!(
-            "WITH g AS (
-               SELECT {unit} AS unit, {period} AS period, sum(received) AS received, sum(online) AS online,
-                      sum(end_to_end) AS end_to_end, sum(completed) AS completed,
-                      sum(completed_on_time) AS completed_on_time, sum(online_payments) AS online_payments,
-                      sum(online_payment_vnd) AS online_payment_vnd
-                 FROM ps_cells WHERE {filter} GROUP BY 1, 2),
-             s AS (
-               SELECT {unit} AS unit, {period} AS period, count(DISTINCT service_code) AS n
-                 FROM ps_services WHERE {filter} GROUP BY 1, 2)
-             SELECT g.unit, g.period, g.received, g.online, g.end_to_end, g.completed, g.completed_on_time,
-                    g.online_payments, g.online_payment_vnd, coalesce(s.n, 0)
-               FROM g LEFT JOIN s ON s.unit = g.unit AND s.period = g.period
-              ORDER BY g.unit, g.period"
-            )
-        };
+        // A province × month group is one cell, which keeps its services_online. Larger
+        // groups count distinct services over their cells' per-service counts: a service
+        // online in two provinces or months of the group counts once.
+        let sql = format!(
+            "SELECT {unit}, {period}, sum(received), sum(online), sum(end_to_end), sum(completed),
+                    sum(completed_on_time), sum(online_payments), sum(online_payment_vnd),
+                    sum(services_online)
+               FROM ps_cells WHERE {filter} GROUP BY 1, 2 ORDER BY 1, 2"
+        );
+        let services_sql =
+            format!("SELECT province_code, month, services FROM ps_cell_services WHERE {filter}");
         self.with_conn(move |c| {
             let mut stmt = c.prepare_cached(&sql).map_err(db_err)?;
             let rows = stmt
@@ -450,7 +427,25 @@ impl DossierStore for SqliteStore {
                     })
                 })
                 .map_err(db_err)?;
-            rows.collect::<Result<_, _>>().map_err(db_err)
+            let mut rows: Vec<GroupedRow> = rows.collect::<Result<_, _>>().map_err(db_err)?;
+            if by != Grouping::ProvinceMonth {
+                let mut stmt = c.prepare_cached(&services_sql).map_err(db_err)?;
+                let cells = stmt
+                    .query_map(params![q.province, q.from_month, q.to_month], |r| {
+                        Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+                    })
+                    .map_err(db_err)?
+                    .collect::<Result<Vec<_>, _>>()
+                    .map_err(db_err)?;
+                let services = by.services_online(cells)?;
+                for row in &mut rows {
+                    row.services_online = services
+                        .get(&(row.unit.clone(), row.period.clone()))
+                        .copied()
+                        .unwrap_or(0);
+                }
+            }
+            Ok(rows)
         })
         .await
     }

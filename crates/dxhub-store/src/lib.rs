@@ -1,6 +1,8 @@
 //! The storage interface of dxhub: what every backend (SQLite, PostgreSQL) must do, in
 //! domain types, with one error type. No driver type crosses this interface.
 
+use std::collections::{HashMap, HashSet};
+
 use async_trait::async_trait;
 use dxhub_core::Date;
 use dxhub_core::accounts::{
@@ -308,6 +310,33 @@ impl Grouping {
             self,
             Grouping::NationMonth | Grouping::NationQuarter | Grouping::NationYear
         )
+    }
+
+    /// The distinct services with an online dossier per group (unit, period), from the
+    /// stored per-service counts of each cell (`province_code`, `month`, the text of
+    /// [`dxhub_ingest::services::ServiceCounts`]). Groups without any are absent.
+    pub fn services_online<I>(self, cells: I) -> StoreResult<HashMap<(String, String), u64>>
+    where
+        I: IntoIterator<Item = (String, String, String)>,
+    {
+        let mut groups: HashMap<(String, String), HashSet<String>> = HashMap::new();
+        for (province, month, text) in cells {
+            let counts = dxhub_ingest::services::ServiceCounts::parse(Some(&text))
+                .map_err(|e| StoreError::Corrupt(e.to_string()))?;
+            let unit = if self.nation() {
+                NATION.to_owned()
+            } else {
+                province
+            };
+            let set = groups
+                .entry((unit, self.period().of_month(&month)))
+                .or_default();
+            set.extend(counts.services().map(str::to_owned));
+        }
+        Ok(groups
+            .into_iter()
+            .map(|(k, v)| (k, v.len() as u64))
+            .collect())
     }
 
     pub fn period(self) -> PeriodKind {

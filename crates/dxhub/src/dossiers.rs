@@ -90,6 +90,19 @@ struct Parsed {
     rejected: Vec<Rejection>,
 }
 
+impl Parsed {
+    /// Room for a whole batch and one more chunk, so collecting it never reallocates
+    /// (and copies) the snapshots gathered so far.
+    fn for_batch() -> Parsed {
+        const SLACK: usize = 16 * 1024;
+        Parsed {
+            snapshots: Vec::with_capacity(BATCH + SLACK),
+            lines: Vec::with_capacity(BATCH + SLACK),
+            rejected: Vec::new(),
+        }
+    }
+}
+
 /// A batch ready for the store: reduced to one snapshot per key on the parsing thread, so
 /// the storing thread only does the database work.
 struct Ready {
@@ -208,7 +221,7 @@ async fn import_file(
         }
     });
     let parser = std::thread::spawn(move || {
-        let mut cur = Parsed::default();
+        let mut cur = Parsed::for_batch();
         let mut closed = false;
         let send = |p: Parsed, closed: &mut bool| {
             if !*closed && raw_tx.send(p).is_err() {
@@ -221,7 +234,10 @@ async fn import_file(
             cur.lines.extend(b.snapshot_lines);
             cur.rejected.extend(b.rejections);
             if cur.snapshots.len() + cur.rejected.len() >= BATCH {
-                send(std::mem::take(&mut cur), &mut closed);
+                send(
+                    std::mem::replace(&mut cur, Parsed::for_batch()),
+                    &mut closed,
+                );
             }
         });
         if result.is_ok() && !(cur.snapshots.is_empty() && cur.rejected.is_empty()) {

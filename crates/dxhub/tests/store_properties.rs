@@ -242,21 +242,22 @@ async fn clear_postgres(url: &str) {
     tokio::spawn(conn);
     client
         .batch_execute(
-            "TRUNCATE dossiers, dossier_snapshots, dossier_blocks, ps_cells, ps_services",
+            "TRUNCATE dossiers, dossier_snapshots, dossier_blocks, ps_cells, ps_cell_services",
         )
         .await
         .expect("empty the dossier tables");
 }
 
 /// What the V3 code left behind in either backend: a text row and the cells it counted in
-/// (`$TRUE` / `$FALSE` become the backend's spelling of the booleans).
+/// (in today's cell tables; `$TRUE` / `$FALSE` / `$TAB` become the backend's spelling of
+/// the booleans and of a tab character).
 const V3_ROWS: &str =
     "INSERT INTO dossiers VALUES ('src', 'D1', 1, '1.000001', '79', NULL, 'online', $TRUE,
                               'received', '2025-08-01T01:00:00Z', NULL, NULL, 0, $FALSE);
      INSERT INTO ps_cells (province_code, month, received, online, end_to_end, completed,
-                           completed_on_time, online_payments, online_payment_vnd)
-          VALUES ('79', '2025-08', 1, 1, 1, 0, 0, 0, 0);
-     INSERT INTO ps_services VALUES ('79', '2025-08', '1.000001', 1);";
+                           completed_on_time, online_payments, online_payment_vnd, services_online)
+          VALUES ('79', '2025-08', 1, 1, 1, 0, 0, 0, 0, 1);
+     INSERT INTO ps_cell_services VALUES ('79', '2025-08', '1.000001' || $TAB || '1');";
 
 fn parse_lines(lines: &[&str]) -> Vec<DossierSnapshot> {
     let text = std::iter::once(HEADER)
@@ -319,10 +320,11 @@ fn snapshots_of_v3_are_moved_on_the_first_ingest() {
             .await
             .expect("open SQLite");
         let db = rusqlite::Connection::open(&path).expect("open the file");
-        let sql = V3_ROWS.replace("$TRUE", "1").replace("$FALSE", "0");
+        let sql = V3_ROWS
+            .replace("$TRUE", "1")
+            .replace("$FALSE", "0")
+            .replace("$TAB", "char(9)");
         db.execute_batch(&sql).expect("write V3 rows");
-        db.execute("UPDATE ps_cells SET services_online = 1", [])
-            .expect("V13 count");
         check_v3_move(store).await;
         let left: i64 = db
             .query_row("SELECT count(*) FROM dossiers", [], |r| r.get(0))
@@ -334,7 +336,10 @@ fn snapshots_of_v3_are_moved_on_the_first_ingest() {
                 .await
                 .expect("connect to the test database");
             tokio::spawn(conn);
-            let sql = V3_ROWS.replace("$TRUE", "true").replace("$FALSE", "false");
+            let sql = V3_ROWS
+                .replace("$TRUE", "true")
+                .replace("$FALSE", "false")
+                .replace("$TAB", "chr(9)");
             client.batch_execute(&sql).await.expect("write V3 rows");
             check_v3_move(store).await;
             let left: i64 = client
