@@ -44,11 +44,20 @@ pub struct Resolution {
 
 impl KeyedBatch {
     /// Groups a batch (in arrival order) by key.
+    pub fn new(batch: Vec<DossierSnapshot>) -> KeyedBatch {
+        KeyedBatch::from_chunks(vec![batch])
+    }
+
+    /// Groups a batch given as consecutive chunks (in arrival order) by key, without first
+    /// gathering the chunks into one vector.
     ///
     /// The lines stay where they are while they are grouped: the hash table holds only
     /// slot numbers, each slot the position of its key's newest line; each final is copied
     /// once, in key order, at the end.
-    pub fn new(batch: Vec<DossierSnapshot>) -> KeyedBatch {
+    pub fn from_chunks(chunks: Vec<Vec<DossierSnapshot>>) -> KeyedBatch {
+        let lines: usize = chunks.iter().map(Vec::len).sum();
+        // A line's position: its chunk in the high 32 bits, its index in the low ones.
+        let at = |pos: u64| &chunks[(pos >> 32) as usize][(pos & 0xffff_ffff) as usize];
         let key_hash = |s: &DossierSnapshot| {
             let mut h = FxHasher::default();
             s.source.as_bytes().hash(&mut h);
@@ -59,31 +68,34 @@ impl KeyedBatch {
             a.dossier_id.as_bytes() == b.dossier_id.as_bytes()
                 && a.source.as_bytes() == b.source.as_bytes()
         };
-        let mut table: HashTable<u32> = HashTable::with_capacity(batch.len());
+        let mut table: HashTable<u32> = HashTable::with_capacity(lines);
         // Per key in first-seen order: the position of its newest line, and the versions
         // of its record lines.
-        let mut newest: Vec<u32> = Vec::with_capacity(batch.len());
-        let mut chains: Vec<Chain> = Vec::with_capacity(batch.len());
+        let mut newest: Vec<u64> = Vec::with_capacity(lines);
+        let mut chains: Vec<Chain> = Vec::with_capacity(lines);
         let mut stale_in_batch = 0u64;
-        for (i, s) in batch.iter().enumerate() {
-            let entry = table.entry(
-                key_hash(s),
-                |&slot| same_key(&batch[newest[slot as usize] as usize], s),
-                |&slot| key_hash(&batch[newest[slot as usize] as usize]),
-            );
-            match entry {
-                hashbrown::hash_table::Entry::Vacant(e) => {
-                    e.insert(newest.len() as u32);
-                    newest.push(i as u32);
-                    chains.push(Chain::One(s.version));
-                }
-                hashbrown::hash_table::Entry::Occupied(e) => {
-                    let slot = *e.get() as usize;
-                    if s.supersedes(&batch[newest[slot] as usize]) {
-                        chains[slot].push(s.version);
-                        newest[slot] = i as u32;
-                    } else {
-                        stale_in_batch += 1;
+        for (c, chunk) in chunks.iter().enumerate() {
+            for (i, s) in chunk.iter().enumerate() {
+                let pos = (c as u64) << 32 | i as u64;
+                let entry = table.entry(
+                    key_hash(s),
+                    |&slot| same_key(at(newest[slot as usize]), s),
+                    |&slot| key_hash(at(newest[slot as usize])),
+                );
+                match entry {
+                    hashbrown::hash_table::Entry::Vacant(e) => {
+                        e.insert(newest.len() as u32);
+                        newest.push(pos);
+                        chains.push(Chain::One(s.version));
+                    }
+                    hashbrown::hash_table::Entry::Occupied(e) => {
+                        let slot = *e.get() as usize;
+                        if s.supersedes(at(newest[slot])) {
+                            chains[slot].push(s.version);
+                            newest[slot] = pos;
+                        } else {
+                            stale_in_batch += 1;
+                        }
                     }
                 }
             }
@@ -94,12 +106,12 @@ impl KeyedBatch {
         let mut sortable: Vec<([u8; 32], u32)> = newest
             .iter()
             .enumerate()
-            .map(|(slot, &i)| (key_prefix(&batch[i as usize]), slot as u32))
+            .map(|(slot, &pos)| (key_prefix(at(pos)), slot as u32))
             .collect();
         sortable.sort_unstable_by(|(pa, a), (pb, b)| {
             pa.cmp(pb).then_with(|| {
-                let x = &batch[newest[*a as usize] as usize];
-                let y = &batch[newest[*b as usize] as usize];
+                let x = at(newest[*a as usize]);
+                let y = at(newest[*b as usize]);
                 (x.source.as_bytes(), x.dossier_id.as_bytes())
                     .cmp(&(y.source.as_bytes(), y.dossier_id.as_bytes()))
             })
@@ -117,7 +129,7 @@ impl KeyedBatch {
         drop(chains);
         let finals = sortable
             .iter()
-            .map(|&(_, slot)| batch[newest[slot as usize] as usize].clone())
+            .map(|&(_, slot)| at(newest[slot as usize]).clone())
             .collect();
         KeyedBatch {
             finals,

@@ -82,25 +82,14 @@ pub const BATCH: usize = 500_000;
 /// Threads parsing the feed (besides the one reading it and the one storing batches).
 const PARSE_THREADS: usize = 2;
 
-/// One batch as parsed: the snapshots with their line numbers, and the rejected lines.
+/// One batch as parsed, in the chunks the parser delivered (not gathered into one vector,
+/// which would copy every snapshot once more): the snapshots with their line numbers, and
+/// the rejected lines.
 #[derive(Default)]
 struct Parsed {
-    snapshots: Vec<DossierSnapshot>,
-    lines: Vec<u64>,
+    chunks: Vec<(Vec<DossierSnapshot>, Vec<u64>)>,
+    snapshots: usize,
     rejected: Vec<Rejection>,
-}
-
-impl Parsed {
-    /// Room for a whole batch and one more chunk, so collecting it never reallocates
-    /// (and copies) the snapshots gathered so far.
-    fn for_batch() -> Parsed {
-        const SLACK: usize = 16 * 1024;
-        Parsed {
-            snapshots: Vec::with_capacity(BATCH + SLACK),
-            lines: Vec::with_capacity(BATCH + SLACK),
-            rejected: Vec::new(),
-        }
-    }
 }
 
 /// A batch ready for the store: reduced to one snapshot per key on the parsing thread, so
@@ -188,29 +177,33 @@ async fn import_file(
         let calendar = UnitCalendar::embedded();
         for p in raw_rx {
             let Parsed {
-                mut snapshots,
-                lines,
+                chunks,
                 mut rejected,
+                ..
             } = p;
-            let mut at = 0;
-            snapshots.retain(|s| {
-                let line = lines[at];
-                at += 1;
-                match calendar.check(s) {
-                    Ok(()) => true,
-                    Err((field, reason)) => {
-                        rejected.push(Rejection {
-                            line,
-                            field: Some(field.to_owned()),
-                            reason,
-                        });
-                        false
+            let mut kept = Vec::with_capacity(chunks.len());
+            for (mut snapshots, lines) in chunks {
+                let mut at = 0;
+                snapshots.retain(|s| {
+                    let line = lines[at];
+                    at += 1;
+                    match calendar.check(s) {
+                        Ok(()) => true,
+                        Err((field, reason)) => {
+                            rejected.push(Rejection {
+                                line,
+                                field: Some(field.to_owned()),
+                                reason,
+                            });
+                            false
+                        }
                     }
-                }
-            });
+                });
+                kept.push(snapshots);
+            }
             rejected.sort_by_key(|r| r.line);
             let ready = Ready {
-                batch: KeyedBatch::new(snapshots),
+                batch: KeyedBatch::from_chunks(kept),
                 rejected,
             };
             if tx.blocking_send(ready).is_err() {
@@ -221,7 +214,7 @@ async fn import_file(
         }
     });
     let parser = std::thread::spawn(move || {
-        let mut cur = Parsed::for_batch();
+        let mut cur = Parsed::default();
         let mut closed = false;
         let send = |p: Parsed, closed: &mut bool| {
             if !*closed && raw_tx.send(p).is_err() {
@@ -230,17 +223,14 @@ async fn import_file(
             }
         };
         let result = parse_parallel(reader, format, PARSE_THREADS, |b| {
-            cur.snapshots.extend(b.snapshots);
-            cur.lines.extend(b.snapshot_lines);
+            cur.snapshots += b.snapshots.len();
+            cur.chunks.push((b.snapshots, b.snapshot_lines));
             cur.rejected.extend(b.rejections);
-            if cur.snapshots.len() + cur.rejected.len() >= BATCH {
-                send(
-                    std::mem::replace(&mut cur, Parsed::for_batch()),
-                    &mut closed,
-                );
+            if cur.snapshots + cur.rejected.len() >= BATCH {
+                send(std::mem::take(&mut cur), &mut closed);
             }
         });
-        if result.is_ok() && !(cur.snapshots.is_empty() && cur.rejected.is_empty()) {
+        if result.is_ok() && !(cur.chunks.is_empty() && cur.rejected.is_empty()) {
             send(cur, &mut closed);
         }
         drop(raw_tx);
