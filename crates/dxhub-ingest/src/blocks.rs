@@ -239,31 +239,57 @@ impl Builder {
     }
 }
 
-/// The key spans of a batch, one per source: the first and the last key of that source's
-/// finals. A store reads the part of its block directory that covers them: for each span,
-/// the last block whose first key is not above the span's start, and every block that
-/// starts inside the span; plus the very first block (where keys that sort before every
-/// block go). That partial directory gives [`group_by_directory`] the same answer as the
-/// whole one, since it holds, for every key of the batch, the block the key belongs to.
-/// Portals number dossiers by day, so a source's span covers its recent blocks, not all
-/// of them.
+/// The key spans of a batch: runs of its finals' keys (first key, last key) for which a
+/// store reads the part of its block directory that covers them — for each span, the last
+/// block whose first key is not above the span's start, and every block that starts inside
+/// the span; plus the very first block (where keys that sort before every block go). That
+/// partial directory gives [`group_by_directory`] the same answer as the whole one, since
+/// it holds, for every key of the batch, the block the key belongs to — whatever the
+/// spans, as long as they cover every key.
+///
+/// Spans are cut so that they skip what the batch does not touch: at every change of
+/// source, and where two neighbouring keys share a clearly shorter prefix than neighbours
+/// of that source usually do (two below the median shared length). Portals number
+/// dossiers by day, so a batch's keys come in dense runs (the recent days) and lone keys
+/// (late changes of old dossiers); each becomes its own span instead of one span reaching
+/// back to the oldest changed dossier. Random ids share no prefix to speak of: one span
+/// per source, and such a batch touches most blocks anyway.
 pub fn spans(batch: &KeyedBatch) -> Vec<(Vec<u8>, Vec<u8>)> {
     let mut spans: Vec<(Vec<u8>, Vec<u8>)> = Vec::new();
-    let mut key = Vec::with_capacity(64);
-    let mut source: Option<&str> = None;
-    for s in &batch.finals {
-        key.clear();
-        key_of(s.source.as_str(), s.dossier_id.as_str(), &mut key);
-        match spans.last_mut() {
-            Some((_, hi)) if source == Some(s.source.as_str()) => {
-                hi.clear();
-                hi.extend_from_slice(&key);
-            }
-            _ => {
-                spans.push((key.clone(), key.clone()));
-                source = Some(s.source.as_str());
+    let mut keys: Vec<Vec<u8>> = Vec::new();
+    let finals = &batch.finals;
+    let mut start = 0;
+    while start < finals.len() {
+        let source = finals[start].source.as_str();
+        let end = start
+            + finals[start..]
+                .iter()
+                .take_while(|s| s.source.as_str() == source)
+                .count();
+        keys.clear();
+        keys.extend(finals[start..end].iter().map(|s| {
+            let mut k = Vec::with_capacity(source.len() + 1 + s.dossier_id.len());
+            key_of(source, s.dossier_id.as_str(), &mut k);
+            k
+        }));
+        let shared: Vec<usize> = keys
+            .windows(2)
+            .map(|w| w[0].iter().zip(&w[1]).take_while(|(a, b)| a == b).count())
+            .collect();
+        let mut sorted = shared.clone();
+        sorted.sort_unstable();
+        let cut_below = sorted
+            .get(sorted.len() / 2)
+            .map_or(0, |m| m.saturating_sub(2));
+        let mut lo = 0;
+        for (i, &n) in shared.iter().enumerate() {
+            if n < cut_below {
+                spans.push((keys[lo].clone(), keys[i].clone()));
+                lo = i + 1;
             }
         }
+        spans.push((keys[lo].clone(), keys[keys.len() - 1].clone()));
+        start = end;
     }
     spans
 }
@@ -490,6 +516,35 @@ mod tests {
             assert_eq!(live.latest.get(source, id).unwrap().version, v);
         }
         assert!(mem.0.len() > 10, "the blocks were split: {}", mem.0.len());
+    }
+
+    #[test]
+    fn spans_skip_what_the_batch_leaves_out() {
+        // A dense run of today's dossiers, one late change of an old one, another source.
+        let mut lines: Vec<String> = (0..50)
+            .map(|n| line("hcc-38", &format!("H38.250709-{n:08}"), 2, "online"))
+            .collect();
+        lines.push(line("hcc-38", "H38.250102-00000007", 3, "online"));
+        lines.push(line("hcc-01", "H01.250709-00000001", 1, "online"));
+        let kb = KeyedBatch::new(snaps(&lines));
+        let spans: Vec<(String, String)> = spans(&kb)
+            .into_iter()
+            .map(|(a, b)| {
+                (
+                    String::from_utf8(a).unwrap().replace('\0', "/"),
+                    String::from_utf8(b).unwrap().replace('\0', "/"),
+                )
+            })
+            .collect();
+        assert_eq!(
+            spans,
+            [
+                ("hcc-01/H01.250709-00000001", "hcc-01/H01.250709-00000001"),
+                ("hcc-38/H38.250102-00000007", "hcc-38/H38.250102-00000007"),
+                ("hcc-38/H38.250709-00000000", "hcc-38/H38.250709-00000049"),
+            ]
+            .map(|(a, b)| (a.to_owned(), b.to_owned()))
+        );
     }
 
     #[test]
