@@ -64,35 +64,44 @@ impl KeyedBatch {
             s.dossier_id.as_bytes().hash(&mut h);
             h.finish()
         };
-        let same_key = |a: &DossierSnapshot, b: &DossierSnapshot| {
-            a.dossier_id.as_bytes() == b.dossier_id.as_bytes()
-                && a.source.as_bytes() == b.source.as_bytes()
-        };
         let mut table: HashTable<u32> = HashTable::with_capacity(lines);
-        // Per key in first-seen order: the position of its newest line, and the versions
-        // of its record lines.
+        // Per key in first-seen order: its 32-byte prefix (see `key_prefix`), the position
+        // and version of its newest line, and the versions of its record lines. Probing
+        // compares prefixes, kept together, rather than the snapshots, spread over memory.
+        let mut prefix: Vec<[u8; 32]> = Vec::with_capacity(lines);
         let mut newest: Vec<u64> = Vec::with_capacity(lines);
+        let mut newest_version: Vec<u64> = Vec::with_capacity(lines);
         let mut chains: Vec<Chain> = Vec::with_capacity(lines);
         let mut stale_in_batch = 0u64;
         for (c, chunk) in chunks.iter().enumerate() {
             for (i, s) in chunk.iter().enumerate() {
                 let pos = (c as u64) << 32 | i as u64;
+                let p = key_prefix(s);
+                // Equal prefixes mean equal keys when the key fits in the prefix.
+                let fits = s.source.len() + 1 + s.dossier_id.len() < 32;
                 let entry = table.entry(
                     key_hash(s),
-                    |&slot| same_key(at(newest[slot as usize]), s),
+                    |&slot| {
+                        let slot = slot as usize;
+                        prefix[slot] == p && (fits || same_key(at(newest[slot]), s))
+                    },
                     |&slot| key_hash(at(newest[slot as usize])),
                 );
                 match entry {
                     hashbrown::hash_table::Entry::Vacant(e) => {
                         e.insert(newest.len() as u32);
+                        prefix.push(p);
                         newest.push(pos);
+                        newest_version.push(s.version);
                         chains.push(Chain::One(s.version));
                     }
                     hashbrown::hash_table::Entry::Occupied(e) => {
                         let slot = *e.get() as usize;
-                        if s.supersedes(at(newest[slot])) {
+                        // `supersedes`: a higher version than the newest line so far.
+                        if s.version > newest_version[slot] {
                             chains[slot].push(s.version);
                             newest[slot] = pos;
+                            newest_version[slot] = s.version;
                         } else {
                             stale_in_batch += 1;
                         }
@@ -103,10 +112,10 @@ impl KeyedBatch {
         drop(table);
         // Sorted on a 32-byte prefix of the key kept next to the slot (cache-friendly),
         // with the full key deciding ties.
-        let mut sortable: Vec<([u8; 32], u32)> = newest
-            .iter()
+        let mut sortable: Vec<([u8; 32], u32)> = prefix
+            .into_iter()
             .enumerate()
-            .map(|(slot, &pos)| (key_prefix(at(pos)), slot as u32))
+            .map(|(slot, p)| (p, slot as u32))
             .collect();
         sortable.sort_unstable_by(|(pa, a), (pb, b)| {
             pa.cmp(pb).then_with(|| {
@@ -199,6 +208,10 @@ impl KeyedBatch {
     }
 }
 
+fn same_key(a: &DossierSnapshot, b: &DossierSnapshot) -> bool {
+    a.dossier_id.as_bytes() == b.dossier_id.as_bytes() && a.source.as_bytes() == b.source.as_bytes()
+}
+
 /// The first 32 bytes of `source`, a 0 byte, `dossier_id` (zero-padded). Neither string
 /// holds a 0 byte (no control characters), so comparing these prefixes, then the full
 /// keys on a tie, orders keys exactly as comparing `(source, dossier_id)` byte-wise.
@@ -245,6 +258,32 @@ mod tests {
         let (mut v, rej, _) = crate::parse_all(data.as_bytes(), crate::Format::Csv).unwrap();
         assert!(rej.is_empty(), "{rej:?}");
         v.pop().unwrap()
+    }
+
+    #[test]
+    fn long_keys_that_share_a_prefix_stay_apart() {
+        let long = "D-2025-07-01-0000000000000000000000000000";
+        let batch = vec![
+            snap(&format!("{long}1"), 1),
+            snap(&format!("{long}2"), 1),
+            snap(&format!("{long}1"), 2),
+            snap(&format!("{long}2"), 1),
+        ];
+        let kb = KeyedBatch::new(batch);
+        let keys: Vec<(&str, u64)> = kb
+            .finals
+            .iter()
+            .map(|s| (s.dossier_id.as_str(), s.version))
+            .collect();
+        assert_eq!(
+            keys,
+            [
+                (format!("{long}1").as_str(), 2),
+                (format!("{long}2").as_str(), 1)
+            ]
+        );
+        assert_eq!(kb.lines(), 4);
+        assert_eq!(kb.resolution().stale, 1);
     }
 
     #[test]

@@ -42,14 +42,6 @@ pub fn key_of(source: &str, dossier_id: &str, out: &mut Vec<u8>) {
     out.extend_from_slice(dossier_id.as_bytes());
 }
 
-/// `(source, dossier_id)` of a block key.
-fn split_key(key: &[u8]) -> Option<(&str, &str)> {
-    let at = key.iter().position(|&b| b == 0)?;
-    let source = std::str::from_utf8(&key[..at]).ok()?;
-    let id = std::str::from_utf8(&key[at + 1..]).ok()?;
-    Some((source, id))
-}
-
 /// A stored block that cannot be read: the store's data is damaged.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct BlockError(pub String);
@@ -313,12 +305,14 @@ pub fn group_by_directory<K: AsRef<[u8]>>(
     }
     let mut groups: Vec<(Option<usize>, Range<usize>)> = Vec::new();
     let mut key = Vec::with_capacity(64);
+    let mut block = 0;
     for (i, s) in batch.finals.iter().enumerate() {
         key.clear();
         key_of(s.source.as_str(), s.dossier_id.as_str(), &mut key);
-        let block = directory
-            .partition_point(|d| d.as_ref() <= key.as_slice())
-            .saturating_sub(1);
+        // Both are sorted: walk the directory forward, at most to the key's block.
+        while block + 1 < directory.len() && directory[block + 1].as_ref() <= key.as_slice() {
+            block += 1;
+        }
         match groups.last_mut() {
             Some((Some(b), r)) if *b == block => r.end = i + 1,
             _ => groups.push((Some(block), i..i + 1)),
@@ -359,7 +353,8 @@ pub fn merge(
                     pending = rd.next_entry()?;
                 }
                 std::cmp::Ordering::Equal => {
-                    let (source, id) = split_key(rd.key()).ok_or_else(|| damaged("bad key"))?;
+                    // The stored key is the final's: decode with the final's strings.
+                    let (source, id) = (s.source.as_str(), s.dossier_id.as_str());
                     let snapshot = codec::decode(source, id, version, fields)
                         .ok_or_else(|| damaged("bad snapshot fields"))?;
                     stored = Some(((version, Contribution::of(&snapshot)), fields));
@@ -403,6 +398,14 @@ mod tests {
             all.push((rd.key().to_vec(), v, f.to_vec()));
         }
         Ok(all)
+    }
+
+    /// `(source, dossier_id)` of a block key.
+    fn split_key(key: &[u8]) -> Option<(&str, &str)> {
+        let at = key.iter().position(|&b| b == 0)?;
+        let source = std::str::from_utf8(&key[..at]).ok()?;
+        let id = std::str::from_utf8(&key[at + 1..]).ok()?;
+        Some((source, id))
     }
 
     const HEADER: &str = "dossier_id,source,version,service_code,province_code,commune_code,channel,end_to_end,status,received_at,due_at,completed_at,fee_vnd,paid_online";
