@@ -58,11 +58,6 @@ const GET_BLOCKS: &str = "SELECT first_key, data FROM dossier_blocks WHERE first
 
 const DROP_BLOCKS: &str = "DELETE FROM dossier_blocks WHERE first_key = ANY($1)";
 
-/// Rewrites blocks that keep their first key.
-const UPDATE_BLOCKS: &str = "UPDATE dossier_blocks d SET n = u.n, data = u.data
-   FROM unnest($1::bytea[], $2::int4[], $3::bytea[]) AS u(first_key, n, data)
-  WHERE d.first_key = u.first_key";
-
 const PUT_BLOCKS: &str = "INSERT INTO dossier_blocks (first_key, n, data)
  SELECT * FROM unnest($1::bytea[], $2::int4[], $3::bytea[])";
 
@@ -298,21 +293,6 @@ async fn move_v12_snapshots(tx: &deadpool_postgres::Transaction<'_>) -> StoreRes
     Ok(())
 }
 
-/// Blocks as the columns of an `unnest`: first keys, counts, data.
-type BlockColumns = (Vec<Vec<u8>>, Vec<i32>, Vec<Vec<u8>>);
-
-fn block_columns(blocks: Vec<blocks::Block>) -> StoreResult<BlockColumns> {
-    let mut keys = Vec::with_capacity(blocks.len());
-    let mut counts = Vec::with_capacity(blocks.len());
-    let mut data = Vec::with_capacity(blocks.len());
-    for b in blocks {
-        keys.push(b.first_key);
-        counts.push(i32::try_from(b.count).map_err(|_| bad("block size", b.count))?);
-        data.push(b.data);
-    }
-    Ok((keys, counts, data))
-}
-
 /// Inserts new blocks in one statement.
 async fn put_blocks(
     tx: &deadpool_postgres::Transaction<'_>,
@@ -321,7 +301,14 @@ async fn put_blocks(
     if new.is_empty() {
         return Ok(());
     }
-    let (keys, counts, data) = block_columns(new)?;
+    let mut keys = Vec::with_capacity(new.len());
+    let mut counts = Vec::with_capacity(new.len());
+    let mut data = Vec::with_capacity(new.len());
+    for b in new {
+        keys.push(b.first_key);
+        counts.push(i32::try_from(b.count).map_err(|_| bad("block size", b.count))?);
+        data.push(b.data);
+    }
     let put = tx.prepare_cached(PUT_BLOCKS).await.map_err(db_err)?;
     tx.execute(&put, &[&keys, &counts, &data])
         .await
@@ -332,9 +319,7 @@ async fn put_blocks(
 /// Merges the batch into the blocks it touches: reads the part of the block directory it
 /// needs, then per round
 /// of up to [`BLOCKS_PER_ROUND`] blocks fetches them in one statement, merges each
-/// ([`blocks::merge`]) and writes those that changed: rewritten in place when the block
-/// keeps its first key, deleted and inserted otherwise (a key before every block joined
-/// the first one), pieces of split blocks inserted.
+/// ([`blocks::merge`]) and replaces those that changed (one delete, one insert).
 async fn merge_blocks(
     tx: &deadpool_postgres::Transaction<'_>,
     batch: &KeyedBatch,
@@ -354,7 +339,6 @@ async fn merge_blocks(
     let groups = blocks::group_by_directory(batch, &directory);
     let get = tx.prepare_cached(GET_BLOCKS).await.map_err(db_err)?;
     let drop = tx.prepare_cached(DROP_BLOCKS).await.map_err(db_err)?;
-    let update = tx.prepare_cached(UPDATE_BLOCKS).await.map_err(db_err)?;
     let mut builder = blocks::Builder::new();
     for round in groups.chunks(BLOCKS_PER_ROUND) {
         let wanted: Vec<&[u8]> = round
@@ -369,7 +353,6 @@ async fn merge_blocks(
             stored.sort_unstable_by(|a, b| a.0.cmp(&b.0));
         }
         let mut dropped: Vec<&[u8]> = Vec::new();
-        let mut changed = Vec::new();
         let mut new = Vec::new();
         for (block, range) in round {
             let old = match block {
@@ -384,30 +367,15 @@ async fn merge_blocks(
             };
             let merged = blocks::merge(batch, range.clone(), old, resolution, &mut builder)
                 .map_err(|e| StoreError::Corrupt(e.to_string()))?;
-            let Some(blocks) = merged else { continue };
-            let mut blocks = blocks.into_iter();
-            if let Some(i) = block {
-                let key = directory[*i].as_slice();
-                match blocks.next() {
-                    // The usual case: the block keeps its first key and is rewritten in place.
-                    Some(first) if first.first_key == key => changed.push(first),
-                    first => {
-                        dropped.push(key);
-                        new.extend(first);
-                    }
+            if let Some(blocks) = merged {
+                if let Some(i) = block {
+                    dropped.push(directory[*i].as_slice());
                 }
+                new.extend(blocks);
             }
-            new.extend(blocks);
         }
-        // Dropped keys go first: a piece of a split block may take a dropped first key.
         if !dropped.is_empty() {
             tx.execute(&drop, &[&dropped]).await.map_err(db_err)?;
-        }
-        if !changed.is_empty() {
-            let (keys, counts, data) = block_columns(std::mem::take(&mut changed))?;
-            tx.execute(&update, &[&keys, &counts, &data])
-                .await
-                .map_err(db_err)?;
         }
         put_blocks(tx, new).await?;
     }
