@@ -594,13 +594,7 @@ impl DossierStore for PostgresStore {
                     ))
                 })
                 .collect::<StoreResult<Vec<_>>>()?;
-            let services = by.services_online(cells)?;
-            for row in &mut rows {
-                row.services_online = services
-                    .get(&(row.unit.clone(), row.period.clone()))
-                    .copied()
-                    .unwrap_or(0);
-            }
+            by.set_services_online(&mut rows, cells)?;
         }
         Ok(rows)
     }

@@ -437,13 +437,7 @@ impl DossierStore for SqliteStore {
                     .map_err(db_err)?
                     .collect::<Result<Vec<_>, _>>()
                     .map_err(db_err)?;
-                let services = by.services_online(cells)?;
-                for row in &mut rows {
-                    row.services_online = services
-                        .get(&(row.unit.clone(), row.period.clone()))
-                        .copied()
-                        .unwrap_or(0);
-                }
+                by.set_services_online(&mut rows, cells)?;
             }
             Ok(rows)
         })

@@ -312,10 +312,31 @@ impl Grouping {
         )
     }
 
-    /// The distinct services with an online dossier per group (unit, period), from the
-    /// stored per-service counts of each cell (`province_code`, `month`, the text of
-    /// [`dxhub_ingest::services::ServiceCounts`]). Groups without any are absent.
-    pub fn services_online<I>(self, cells: I) -> StoreResult<HashMap<(String, String), u64>>
+    /// Sets each grouped row's `services_online`: the distinct services with an online
+    /// dossier in the group, from the stored per-service counts of the cells the rows were
+    /// summed from (`province_code`, `month`, the text of
+    /// [`dxhub_ingest::services::ServiceCounts`]). A province × month row is one cell and
+    /// keeps the count it has.
+    pub fn set_services_online<I>(self, rows: &mut [GroupedRow], cells: I) -> StoreResult<()>
+    where
+        I: IntoIterator<Item = (String, String, String)>,
+    {
+        if self == Grouping::ProvinceMonth {
+            return Ok(());
+        }
+        let services = self.services_online(cells)?;
+        for row in rows {
+            row.services_online = services
+                .get(&(row.unit.clone(), row.period.clone()))
+                .copied()
+                .unwrap_or(0);
+        }
+        Ok(())
+    }
+
+    /// The distinct services with an online dossier per group (unit, period); see
+    /// [`Grouping::set_services_online`]. Groups without any are absent.
+    fn services_online<I>(self, cells: I) -> StoreResult<HashMap<(String, String), u64>>
     where
         I: IntoIterator<Item = (String, String, String)>,
     {
