@@ -31,14 +31,12 @@ pub struct KeyedBatch {
     stale_in_batch: u64,
 }
 
-/// Counts and indicator change of a resolved batch, and which finals are to be written.
+/// Counts and indicator change of a batch resolved against what is stored (final by
+/// final, with [`KeyedBatch::resolve_one`]).
 #[derive(Debug, Default)]
 pub struct Resolution {
     pub applied: u64,
     pub stale: u64,
-    /// Indexes into [`KeyedBatch::finals`] whose snapshot replaces (or is the first of)
-    /// the stored one, in key order.
-    pub changed: Vec<usize>,
     pub delta: Delta,
 }
 
@@ -157,22 +155,6 @@ impl KeyedBatch {
         self.finals.is_empty()
     }
 
-    /// Given the stored snapshot of each final's key (`stored(i)` for `finals[i]`), counts
-    /// applied and stale lines and collects the indicator change of the finals that win.
-    /// `stored` gives the stored contribution with its version.
-    pub fn resolve<F>(&self, mut stored: F) -> Resolution
-    where
-        F: FnMut(usize) -> Option<(u64, Contribution)>,
-    {
-        let mut r = self.resolution();
-        for i in 0..self.finals.len() {
-            if self.resolve_one(i, stored(i).as_ref(), &mut r) {
-                r.changed.push(i);
-            }
-        }
-        r
-    }
-
     /// An empty resolution to be filled by [`KeyedBatch::resolve_one`]: it starts with the
     /// lines that are stale within the batch itself.
     pub fn resolution(&self) -> Resolution {
@@ -185,7 +167,7 @@ impl KeyedBatch {
     /// Resolves `finals[i]` against the stored version and contribution of its key (if
     /// any): adds its lines to the counts and its indicator change to `r.delta`. Returns
     /// whether the final replaces (or is the first of) the stored snapshot. Each final is
-    /// resolved once, in any order; `r.changed` is left to the caller.
+    /// resolved once, in any order.
     pub fn resolve_one(
         &self,
         i: usize,
@@ -303,14 +285,19 @@ mod tests {
         assert_eq!(kb.lines(), 7);
         let keys: Vec<&str> = kb.finals.iter().map(|s| s.dossier_id.as_str()).collect();
         assert_eq!(keys, ["a", "b", "c"]);
-        let r = kb.resolve(|i| {
-            let s = &kb.finals[i];
-            live.latest
+        let mut r = kb.resolution();
+        let mut changed = Vec::new();
+        for (i, s) in kb.finals.iter().enumerate() {
+            let stored = live
+                .latest
                 .get(s.source.as_str(), s.dossier_id.as_str())
-                .map(|o| (o.version, Contribution::of(o)))
-        });
+                .map(|o| (o.version, Contribution::of(o)));
+            if kb.resolve_one(i, stored.as_ref(), &mut r) {
+                changed.push(i);
+            }
+        }
         // a: 1 stale, 3 applied, 3 stale; b: 5 applied, 5 stale, 7 applied; c applied.
         assert_eq!((r.applied, r.stale), (4, 3));
-        assert_eq!(r.changed, vec![0, 1, 2]);
+        assert_eq!(changed, vec![0, 1, 2]);
     }
 }
