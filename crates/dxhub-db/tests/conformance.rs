@@ -1693,8 +1693,7 @@ mod cases {
             let mut got = IngestCounts::default();
             for batch in batches {
                 let c = store.ingest_dossiers(batch).await.expect("ingest a batch");
-                got.applied += c.applied;
-                got.stale += c.stale;
+                got += c;
             }
             assert_eq!(got, want, "counts of run {run}");
             let mine: Vec<IndicatorRow> = all_rows(store)
@@ -1744,8 +1743,7 @@ mod cases {
                         .ingest_dossiers(batch.to_vec())
                         .await
                         .expect("concurrent ingest");
-                    counts.applied += c.applied;
-                    counts.stale += c.stale;
+                    counts += c;
                 }
                 counts
             })

@@ -50,6 +50,18 @@ impl ServiceCounts {
         Ok(ServiceCounts(counts))
     }
 
+    /// The counts after a batch: the stored text (`None`: nothing stored) read and the
+    /// batch's signed changes added; see [`ServiceCounts::apply`].
+    pub fn after<'a>(
+        stored: Option<&str>,
+        changes: impl IntoIterator<Item = (&'a ShortStr, &'a i64)>,
+        cell: &str,
+    ) -> Result<ServiceCounts, ServiceCountsError> {
+        let mut counts = ServiceCounts::parse(stored)?;
+        counts.apply(changes, cell)?;
+        Ok(counts)
+    }
+
     /// Adds a batch's signed changes; a service whose count reaches zero leaves. `cell`
     /// names the cell in the error when a count would fall below zero (damaged data).
     pub fn apply<'a>(

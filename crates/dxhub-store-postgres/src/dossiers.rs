@@ -317,9 +317,9 @@ async fn put_blocks(
 }
 
 /// Merges the batch into the blocks it touches: reads the part of the block directory it
-/// needs, then per round
-/// of up to [`BLOCKS_PER_ROUND`] blocks fetches them in one statement, merges each
-/// ([`blocks::merge`]) and replaces those that changed (one delete, one insert).
+/// needs, then per round of up to [`BLOCKS_PER_ROUND`] blocks fetches them in one
+/// statement, merges each ([`blocks::merge`]) and replaces those that changed (one delete,
+/// one insert).
 async fn merge_blocks(
     tx: &deadpool_postgres::Transaction<'_>,
     batch: &KeyedBatch,
@@ -365,8 +365,7 @@ async fn merge_blocks(
                 }
                 None => None,
             };
-            let merged = blocks::merge(batch, range.clone(), old, resolution, &mut builder)
-                .map_err(|e| StoreError::Corrupt(e.to_string()))?;
+            let merged = blocks::merge(batch, range.clone(), old, resolution, &mut builder)?;
             if let Some(blocks) = merged {
                 if let Some(i) = block {
                     dropped.push(directory[*i].as_slice());
@@ -476,11 +475,8 @@ impl DossierStore for PostgresStore {
             }
             let (p, m) = (key.province_code.as_str().to_owned(), key.month.to_string());
             let text = texts.remove(&(p.clone(), m.clone()));
-            let mut services = ServiceCounts::parse(text.as_deref())
-                .map_err(|e| StoreError::Corrupt(e.to_string()))?;
-            services
-                .apply(&d.online_services, &format!("{p} {m}"))
-                .map_err(|e| StoreError::Corrupt(e.to_string()))?;
+            let services =
+                ServiceCounts::after(text.as_deref(), &d.online_services, &format!("{p} {m}"))?;
             n_online.push(services.len() as i64);
             count[0].push(p.clone());
             count[1].push(m.clone());

@@ -246,8 +246,7 @@ fn ingest_in(tx: &rusqlite::Transaction<'_>, batch: &KeyedBatch) -> StoreResult<
             Some(id) => Some(get.query_row([id], |r| r.get(0)).map_err(db_err)?),
             None => None,
         };
-        let merged = blocks::merge(batch, range, old.as_deref(), &mut resolution, &mut builder)
-            .map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        let merged = blocks::merge(batch, range, old.as_deref(), &mut resolution, &mut builder)?;
         let Some(new) = merged else { continue };
         let mut new = new.into_iter();
         if let Some(id) = id {
@@ -314,11 +313,8 @@ fn apply_delta(tx: &rusqlite::Transaction<'_>, delta: &Delta) -> StoreResult<()>
             .query_row(params![p, m], |r| r.get(0))
             .optional()
             .map_err(db_err)?;
-        let mut counts = ServiceCounts::parse(text.as_deref())
-            .map_err(|e| StoreError::Corrupt(e.to_string()))?;
-        counts
-            .apply(&d.online_services, &format!("{p} {m}"))
-            .map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        let counts =
+            ServiceCounts::after(text.as_deref(), &d.online_services, &format!("{p} {m}"))?;
         if counts.is_empty() {
             drop_services.execute(params![p, m]).map_err(db_err)?;
         } else {

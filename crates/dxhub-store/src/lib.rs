@@ -41,6 +41,20 @@ pub enum StoreError {
     NotFound(String),
 }
 
+/// A damaged dossier block is damaged stored data.
+impl From<dxhub_ingest::blocks::BlockError> for StoreError {
+    fn from(e: dxhub_ingest::blocks::BlockError) -> Self {
+        StoreError::Corrupt(e.to_string())
+    }
+}
+
+/// Unreadable or impossible per-service counts are damaged stored data.
+impl From<dxhub_ingest::services::ServiceCountsError> for StoreError {
+    fn from(e: dxhub_ingest::services::ServiceCountsError) -> Self {
+        StoreError::Corrupt(e.to_string())
+    }
+}
+
 /// Shorthand for store results.
 pub type StoreResult<T> = Result<T, StoreError>;
 
@@ -215,6 +229,14 @@ pub struct IngestCounts {
     pub stale: u64,
 }
 
+impl std::ops::AddAssign for IngestCounts {
+    /// Totals over several batches.
+    fn add_assign(&mut self, other: IngestCounts) {
+        self.applied += other.applied;
+        self.stale += other.stale;
+    }
+}
+
 /// Which indicator cells to read.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct IndicatorQuery {
@@ -342,8 +364,7 @@ impl Grouping {
     {
         let mut groups: HashMap<(String, String), HashSet<String>> = HashMap::new();
         for (province, month, text) in cells {
-            let counts = dxhub_ingest::services::ServiceCounts::parse(Some(&text))
-                .map_err(|e| StoreError::Corrupt(e.to_string()))?;
+            let counts = dxhub_ingest::services::ServiceCounts::parse(Some(&text))?;
             let unit = if self.nation() {
                 NATION.to_owned()
             } else {
