@@ -99,14 +99,12 @@ impl<'a> BlockReader<'a> {
         if shared > self.key.len() {
             return Err(damaged("shared prefix longer than the previous key"));
         }
-        let before = self.started.then(|| self.key.clone());
-        self.key.truncate(shared);
-        self.key.extend_from_slice(suffix);
-        if let Some(prev) = before
-            && prev >= self.key
-        {
+        // Both keys start with the shared prefix, so they compare as the rests do.
+        if self.started && suffix <= &self.key[shared..] {
             return Err(damaged("keys out of order"));
         }
+        self.key.truncate(shared);
+        self.key.extend_from_slice(suffix);
         self.started = true;
         let version = self.c.varint().ok_or_else(bad)?;
         let n = usize::try_from(self.c.varint().ok_or_else(bad)?).map_err(|_| bad())?;
@@ -567,5 +565,20 @@ mod tests {
         let cut = &data[..data.len() - 3];
         assert!(merge(&kb, 0..1, Some(cut), &mut r, &mut Builder::new()).is_err());
         assert!(merge(&kb, 0..1, Some(&[9]), &mut r, &mut Builder::new()).is_err());
+        // Keys must increase strictly within a block.
+        for second in [b"s\0A".as_slice(), b"s\0AB", b"s\0B"] {
+            let mut b = Builder::new();
+            b.push(b"s\0AB", 1, &[]);
+            b.push(second, 1, &[]);
+            let data = b.finish().remove(0).data;
+            let mut rd = BlockReader::new(&data).unwrap();
+            assert!(rd.next_entry().unwrap().is_some());
+            let next = rd.next_entry();
+            if second == b"s\0B" {
+                assert!(next.unwrap().is_some());
+            } else {
+                assert_eq!(next, Err(damaged("keys out of order")), "{second:?}");
+            }
+        }
     }
 }
