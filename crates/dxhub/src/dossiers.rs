@@ -92,8 +92,8 @@ struct Parsed {
     rejected: Vec<Rejection>,
 }
 
-/// A batch ready for the store: reduced to one snapshot per key on the parsing thread, so
-/// the storing thread only does the database work.
+/// A batch ready for the store: checked and reduced to one snapshot per key on the
+/// batching thread, so the storing task only does the database work.
 struct Ready {
     batch: KeyedBatch,
     rejected: Vec<Rejection>,
@@ -131,8 +131,9 @@ pub async fn import(
     Ok(summary)
 }
 
-/// One file: a thread parses it (with [`parse_parallel`]) into batches of [`BATCH`]
-/// lines while this task stores the previous batch, so parsing and storing overlap.
+/// One file: a reading thread parses it (with [`parse_parallel`]) into batches of
+/// [`BATCH`] lines, a batching thread checks and reduces each, and this task stores the
+/// previous batch meanwhile, so the three overlap.
 async fn import_file(
     store: &Arc<dyn Store>,
     path: &Path,
