@@ -12,7 +12,7 @@
 //!
 //! A key is `source`, a 0 byte, then `dossier_id`: neither holds a 0 byte (the feed refuses
 //! control characters), so byte order on keys is the order of `(source, dossier_id)`
-//! compared byte-wise, the order of [`KeyedBatch::finals`].
+//! compared byte-wise, the order of a [`KeyedBatch`]'s finals.
 //!
 //! Block layout (format 1; integers are LEB128 varints): one format byte, then per entry
 //! the length of the prefix shared with the previous entry's key, the length and bytes of
@@ -22,7 +22,6 @@ use std::ops::Range;
 
 use crate::batch::{KeyedBatch, Resolution};
 use crate::codec::{self, Cursor, put_varint};
-use crate::indicators::Contribution;
 
 const FORMAT: u8 = 1;
 
@@ -35,11 +34,11 @@ pub const MAX_BLOCK_BYTES: usize = 1536;
 /// join a block before it splits again.
 pub const TARGET_BLOCK_BYTES: usize = 1024;
 
-/// Appends the block key of `(source, dossier_id)` to `out`.
-pub fn key_of(source: &str, dossier_id: &str, out: &mut Vec<u8>) {
-    out.extend_from_slice(source.as_bytes());
+/// Appends the block key of `(source, dossier_id)` to `out` (as text or as its bytes).
+pub fn key_of(source: impl AsRef<[u8]>, dossier_id: impl AsRef<[u8]>, out: &mut Vec<u8>) {
+    out.extend_from_slice(source.as_ref());
     out.push(0);
-    out.extend_from_slice(dossier_id.as_bytes());
+    out.extend_from_slice(dossier_id.as_ref());
 }
 
 /// A stored block that cannot be read: the store's data is damaged.
@@ -140,14 +139,6 @@ impl Builder {
             .push((self.keys.len(), version, self.fields.len()));
     }
 
-    /// Adds an entry whose fields are the encoding of `s`.
-    fn push_snapshot(&mut self, key: &[u8], s: &crate::DossierSnapshot) {
-        self.keys.extend_from_slice(key);
-        codec::encode(s, &mut self.fields);
-        self.entries
-            .push((self.keys.len(), s.version, self.fields.len()));
-    }
-
     pub fn is_empty(&self) -> bool {
         self.entries.is_empty()
     }
@@ -162,23 +153,23 @@ impl Builder {
         &self.fields[start..self.entries[i].2]
     }
 
-    /// Encodes entries `range` as one block.
-    fn encode(&self, range: Range<usize>) -> Block {
-        let mut data = Vec::with_capacity(TARGET_BLOCK_BYTES + 256);
+    /// Encodes entries `range` as one block of `size` bytes; `shared[i]` is the key
+    /// prefix entry `i` shares with entry `i - 1` (the first entry stores its whole key).
+    fn encode(&self, range: Range<usize>, shared: &[usize], size: usize) -> Block {
+        let mut data = Vec::with_capacity(size);
         data.push(FORMAT);
-        let mut prev: &[u8] = &[];
         for i in range.clone() {
             let key = self.key(i);
-            let shared = prev.iter().zip(key).take_while(|(a, b)| a == b).count();
-            put_varint(&mut data, shared as u64);
-            put_varint(&mut data, (key.len() - shared) as u64);
-            data.extend_from_slice(&key[shared..]);
+            let s = if i == range.start { 0 } else { shared[i] };
+            put_varint(&mut data, s as u64);
+            put_varint(&mut data, (key.len() - s) as u64);
+            data.extend_from_slice(&key[s..]);
             put_varint(&mut data, self.entries[i].1);
             let f = self.field_bytes(i);
             put_varint(&mut data, f.len() as u64);
             data.extend_from_slice(f);
-            prev = key;
         }
+        debug_assert_eq!(data.len(), size, "block size worked out beforehand");
         Block {
             first_key: self.key(range.start).to_vec(),
             count: range.len() as u32,
@@ -187,39 +178,48 @@ impl Builder {
     }
 
     /// The entries as blocks: one if it stays under [`MAX_BLOCK_BYTES`], otherwise pieces
-    /// of about [`TARGET_BLOCK_BYTES`] cut between entries. Empties the builder.
+    /// of about [`TARGET_BLOCK_BYTES`] cut between entries. Empties the builder. The sizes
+    /// are worked out first, so every entry is encoded once.
     pub fn finish(&mut self) -> Vec<Block> {
         let n = self.entries.len();
         if n == 0 {
             return Vec::new();
         }
-        let whole = self.encode(0..n);
-        let blocks = if whole.data.len() <= MAX_BLOCK_BYTES || n == 1 {
-            vec![whole]
+        // Each entry's size as a block stores it after the previous entry, and the length
+        // of the key prefix it shares with that entry.
+        let mut shared = Vec::with_capacity(n);
+        let mut sizes = Vec::with_capacity(n);
+        let mut total = 1; // the format byte
+        for i in 0..n {
+            let key = self.key(i);
+            let s = if i == 0 {
+                0
+            } else {
+                common_prefix(self.key(i - 1), key)
+            };
+            let size = self.entry_size(i, s);
+            shared.push(s);
+            sizes.push(size);
+            total += size;
+        }
+        let blocks = if total <= MAX_BLOCK_BYTES || n == 1 {
+            vec![self.encode(0..n, &shared, total)]
         } else {
-            // Cut where the running size (as a block stores each entry: the key without
-            // the prefix it shares with the previous one) reaches each piece's share.
-            let pieces = whole.data.len().div_ceil(TARGET_BLOCK_BYTES);
-            let share = whole.data.len() / pieces;
+            // Cut where the running size reaches each piece's share; a piece's first entry
+            // stores its whole key.
+            let pieces = total.div_ceil(TARGET_BLOCK_BYTES);
+            let share = total / pieces;
             let mut out = Vec::with_capacity(pieces + 1);
-            let (mut start, mut size) = (0, 0usize);
-            for i in 0..n {
-                let key = self.key(i);
-                let shared = if i == start {
-                    0
-                } else {
-                    let prev = self.key(i - 1);
-                    prev.iter().zip(key).take_while(|(a, b)| a == b).count()
-                };
-                let entry = key.len() - shared + self.field_bytes(i).len() + 4;
-                if size + entry > share && i > start {
-                    out.push(self.encode(start..i));
-                    (start, size) = (i, key.len() + self.field_bytes(i).len() + 4);
+            let (mut start, mut size) = (0, 1 + self.entry_size(0, 0));
+            for (i, &entry) in sizes.iter().enumerate().skip(1) {
+                if size + entry > share {
+                    out.push(self.encode(start..i, &shared, size));
+                    (start, size) = (i, 1 + self.entry_size(i, 0));
                 } else {
                     size += entry;
                 }
             }
-            out.push(self.encode(start..n));
+            out.push(self.encode(start..n, &shared, size));
             out
         };
         self.keys.clear();
@@ -227,6 +227,29 @@ impl Builder {
         self.entries.clear();
         blocks
     }
+
+    /// The bytes entry `i` takes in a block when it shares `shared` key bytes with the
+    /// entry before it.
+    fn entry_size(&self, i: usize, shared: usize) -> usize {
+        let rest = self.key(i).len() - shared;
+        let fields = self.field_bytes(i).len();
+        varint_len(shared as u64)
+            + varint_len(rest as u64)
+            + rest
+            + varint_len(self.entries[i].1)
+            + varint_len(fields as u64)
+            + fields
+    }
+}
+
+/// The length of the prefix two keys share.
+fn common_prefix(a: &[u8], b: &[u8]) -> usize {
+    a.iter().zip(b).take_while(|(x, y)| x == y).count()
+}
+
+/// The bytes [`put_varint`] writes for `v`.
+fn varint_len(v: u64) -> usize {
+    (64 - (v | 1).leading_zeros() as usize).div_ceil(7)
 }
 
 /// The key spans of a batch: runs of its finals' keys (first key, last key) for which a
@@ -246,39 +269,33 @@ impl Builder {
 /// per source, and such a batch touches most blocks anyway.
 pub fn spans(batch: &KeyedBatch) -> Vec<(Vec<u8>, Vec<u8>)> {
     let mut spans: Vec<(Vec<u8>, Vec<u8>)> = Vec::new();
-    let mut keys: Vec<Vec<u8>> = Vec::new();
-    let finals = &batch.finals;
+    let n = batch.len();
+    let mut shared: Vec<usize> = Vec::new();
+    let mut sorted: Vec<usize> = Vec::new();
     let mut start = 0;
-    while start < finals.len() {
-        let source = finals[start].source.as_str();
+    while start < n {
+        let source = batch.source(start);
         let end = start
-            + finals[start..]
-                .iter()
-                .take_while(|s| s.source.as_str() == source)
+            + (start..n)
+                .take_while(|&i| batch.source(i) == source)
                 .count();
-        keys.clear();
-        keys.extend(finals[start..end].iter().map(|s| {
-            let mut k = Vec::with_capacity(source.len() + 1 + s.dossier_id.len());
-            key_of(source, s.dossier_id.as_str(), &mut k);
-            k
-        }));
-        let shared: Vec<usize> = keys
-            .windows(2)
-            .map(|w| w[0].iter().zip(&w[1]).take_while(|(a, b)| a == b).count())
-            .collect();
-        let mut sorted = shared.clone();
+        shared.clear();
+        shared.extend((start + 1..end).map(|i| common_prefix(batch.key(i - 1), batch.key(i))));
+        sorted.clear();
+        sorted.extend_from_slice(&shared);
         sorted.sort_unstable();
         let cut_below = sorted
             .get(sorted.len() / 2)
             .map_or(0, |m| m.saturating_sub(2));
-        let mut lo = 0;
-        for (i, &n) in shared.iter().enumerate() {
-            if n < cut_below {
-                spans.push((keys[lo].clone(), keys[i].clone()));
+        let mut lo = start;
+        for (j, &len) in shared.iter().enumerate() {
+            if len < cut_below {
+                let i = start + j;
+                spans.push((batch.key(lo).to_vec(), batch.key(i).to_vec()));
                 lo = i + 1;
             }
         }
-        spans.push((keys[lo].clone(), keys[keys.len() - 1].clone()));
+        spans.push((batch.key(lo).to_vec(), batch.key(end - 1).to_vec()));
         start = end;
     }
     spans
@@ -293,7 +310,7 @@ pub fn group_by_directory<K: AsRef<[u8]>>(
     batch: &KeyedBatch,
     directory: &[K],
 ) -> Vec<(Option<usize>, Range<usize>)> {
-    let n = batch.finals.len();
+    let n = batch.len();
     if directory.is_empty() {
         return if n == 0 {
             Vec::new()
@@ -302,13 +319,11 @@ pub fn group_by_directory<K: AsRef<[u8]>>(
         };
     }
     let mut groups: Vec<(Option<usize>, Range<usize>)> = Vec::new();
-    let mut key = Vec::with_capacity(64);
     let mut block = 0;
-    for (i, s) in batch.finals.iter().enumerate() {
-        key.clear();
-        key_of(s.source.as_str(), s.dossier_id.as_str(), &mut key);
+    for i in 0..n {
+        let key = batch.key(i);
         // Both are sorted: walk the directory forward, at most to the key's block.
-        while block + 1 < directory.len() && directory[block + 1].as_ref() <= key.as_slice() {
+        while block + 1 < directory.len() && directory[block + 1].as_ref() <= key {
             block += 1;
         }
         match groups.last_mut() {
@@ -337,25 +352,20 @@ pub fn merge(
         None => None,
     };
     let mut changed = false;
-    let mut key = Vec::with_capacity(64);
     for i in range {
-        let s = &batch.finals[i];
-        key.clear();
-        key_of(s.source.as_str(), s.dossier_id.as_str(), &mut key);
+        let key = batch.key(i);
         // Entries before the final's key stay.
         let mut stored = None;
         while let (Some((version, fields)), Some(rd)) = (pending, reader.as_mut()) {
-            match rd.key().cmp(key.as_slice()) {
+            match rd.key().cmp(key) {
                 std::cmp::Ordering::Less => {
                     out.push(rd.key(), version, fields);
                     pending = rd.next_entry()?;
                 }
                 std::cmp::Ordering::Equal => {
-                    // The stored key is the final's: decode with the final's strings.
-                    let (source, id) = (s.source.as_str(), s.dossier_id.as_str());
-                    let snapshot = codec::decode(source, id, version, fields)
+                    let contribution = codec::contribution(fields)
                         .ok_or_else(|| damaged("bad snapshot fields"))?;
-                    stored = Some(((version, Contribution::of(&snapshot)), fields));
+                    stored = Some(((version, contribution), fields));
                     pending = rd.next_entry()?;
                     break;
                 }
@@ -366,9 +376,9 @@ pub fn merge(
         match (&stored, wins) {
             (_, true) => {
                 changed = true;
-                out.push_snapshot(&key, s);
+                out.push(key, batch.version(i), batch.fields(i));
             }
-            (Some(((version, _), fields)), false) => out.push(&key, *version, fields),
+            (Some(((version, _), fields)), false) => out.push(key, *version, fields),
             (None, false) => unreachable!("a final with nothing stored always wins"),
         }
     }

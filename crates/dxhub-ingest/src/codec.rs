@@ -21,6 +21,7 @@
 
 use jiff::Timestamp;
 
+use crate::indicators::{Cell, CellKey, Contribution, YearMonth};
 use crate::snapshot::{Channel, DigitCode, DossierSnapshot, ShortStr, Status};
 
 const FORMAT: u8 = 1;
@@ -118,53 +119,110 @@ pub fn decode(
     version: u64,
     bytes: &[u8],
 ) -> Option<DossierSnapshot> {
-    let mut c = Cursor(bytes);
-    if c.byte()? != FORMAT {
-        return None;
-    }
-    let f = c.byte()?;
-    let g = c.byte()?;
-    let province_code = DigitCode::parse_bytes(c.bytes(2)?)?;
-    let commune_code = if f & 0x80 != 0 {
-        Some(DigitCode::parse_bytes(c.bytes(5)?)?)
-    } else {
-        None
-    };
-    let base = unzigzag(c.varint()?);
-    let nanos = i32::try_from(unzigzag(c.varint()?)).ok()?;
-    let received_at = Timestamp::new(base, nanos).ok()?;
-    let due_at = if g & 1 != 0 {
-        Some(c.time(base)?)
-    } else {
-        None
-    };
-    let completed_at = if g & 2 != 0 {
-        Some(c.time(base)?)
-    } else {
-        None
-    };
-    let fee_vnd = c.varint()?;
-    let n = usize::try_from(c.varint()?).ok()?;
-    let service_code = ShortStr::new(std::str::from_utf8(c.bytes(n)?).ok()?);
-    if !c.0.is_empty() {
-        return None;
-    }
+    let p = Parts::read(bytes)?;
     Some(DossierSnapshot {
         source: ShortStr::new(source),
         dossier_id: ShortStr::new(dossier_id),
         version,
-        service_code,
-        province_code,
-        commune_code,
-        channel: *Channel::ALL.get((f & 3) as usize)?,
-        end_to_end: f & 0x20 != 0,
-        status: *Status::ALL.get(((f >> 2) & 7) as usize)?,
-        received_at,
-        due_at,
-        completed_at,
-        fee_vnd,
-        paid_online: f & 0x40 != 0,
+        service_code: ShortStr::new(p.service_code),
+        province_code: p.province_code,
+        commune_code: p.commune_code,
+        channel: p.channel,
+        end_to_end: p.end_to_end,
+        status: p.status,
+        received_at: p.received_at,
+        due_at: p.due_at,
+        completed_at: p.completed_at,
+        fee_vnd: p.fee_vnd,
+        paid_online: p.paid_online,
     })
+}
+
+/// What a snapshot contributes to the indicators, from its [`encode`]d fields alone (the
+/// key and version play no part; the same as [`Contribution::of`] the [`decode`]d
+/// snapshot, without building it); `None` if the bytes are not a valid encoding.
+pub fn contribution(bytes: &[u8]) -> Option<Contribution> {
+    let p = Parts::read(bytes)?;
+    Some(Contribution {
+        key: CellKey {
+            province_code: p.province_code,
+            month: YearMonth::of(p.received_at),
+        },
+        cell: Cell::of_parts(
+            p.channel,
+            p.end_to_end,
+            p.status,
+            p.completed_at,
+            p.due_at,
+            p.paid_online,
+            p.fee_vnd,
+        ),
+        online_service: (p.channel == Channel::Online).then(|| ShortStr::new(p.service_code)),
+    })
+}
+
+/// The non-key fields as read from their encoding, the service code borrowed.
+struct Parts<'a> {
+    province_code: DigitCode<2>,
+    commune_code: Option<DigitCode<5>>,
+    channel: Channel,
+    end_to_end: bool,
+    status: Status,
+    received_at: Timestamp,
+    due_at: Option<Timestamp>,
+    completed_at: Option<Timestamp>,
+    fee_vnd: u64,
+    paid_online: bool,
+    service_code: &'a str,
+}
+
+impl<'a> Parts<'a> {
+    fn read(bytes: &'a [u8]) -> Option<Parts<'a>> {
+        let mut c = Cursor(bytes);
+        if c.byte()? != FORMAT {
+            return None;
+        }
+        let f = c.byte()?;
+        let g = c.byte()?;
+        let province_code = DigitCode::parse_bytes(c.bytes(2)?)?;
+        let commune_code = if f & 0x80 != 0 {
+            Some(DigitCode::parse_bytes(c.bytes(5)?)?)
+        } else {
+            None
+        };
+        let base = unzigzag(c.varint()?);
+        let nanos = i32::try_from(unzigzag(c.varint()?)).ok()?;
+        let received_at = Timestamp::new(base, nanos).ok()?;
+        let due_at = if g & 1 != 0 {
+            Some(c.time(base)?)
+        } else {
+            None
+        };
+        let completed_at = if g & 2 != 0 {
+            Some(c.time(base)?)
+        } else {
+            None
+        };
+        let fee_vnd = c.varint()?;
+        let n = usize::try_from(c.varint()?).ok()?;
+        let service_code = std::str::from_utf8(c.bytes(n)?).ok()?;
+        if !c.0.is_empty() {
+            return None;
+        }
+        Some(Parts {
+            province_code,
+            commune_code,
+            channel: *Channel::ALL.get((f & 3) as usize)?,
+            end_to_end: f & 0x20 != 0,
+            status: *Status::ALL.get(((f >> 2) & 7) as usize)?,
+            received_at,
+            due_at,
+            completed_at,
+            fee_vnd,
+            paid_online: f & 0x40 != 0,
+            service_code,
+        })
+    }
 }
 
 #[cfg(test)]
@@ -185,6 +243,8 @@ mod tests {
             encode(&s, &mut buf);
             let back = decode(s.source.as_str(), s.dossier_id.as_str(), s.version, &buf);
             assert_eq!(back.as_ref(), Some(&s));
+            assert_eq!(contribution(&buf), Some(Contribution::of(&s)));
+            assert_eq!(contribution(&buf[..buf.len() - 1]), None);
             assert_eq!(decode("x", "y", 1, &buf[..buf.len() - 1]), None);
         }
     }

@@ -57,7 +57,9 @@
 //! [`Aggregates::apply`] does this in memory; [`Delta`] collects the change of a whole
 //! batch for a store to write in one go.
 
-use std::collections::HashMap;
+// FxHash rather than SipHash: these maps are updated once per changed dossier, their keys
+// (cells, service codes) come from authenticated feeds, and a delta lives for one batch.
+use rustc_hash::FxHashMap as HashMap;
 use std::collections::hash_map::Entry;
 use std::fmt;
 use std::io::{self, Write};
@@ -186,14 +188,37 @@ impl Cell {
     /// What one (newest) snapshot adds to its cell.
     #[inline]
     pub fn contribution(s: &DossierSnapshot) -> Cell {
+        Cell::of_parts(
+            s.channel,
+            s.end_to_end,
+            s.status,
+            s.completed_at,
+            s.due_at,
+            s.paid_online,
+            s.fee_vnd,
+        )
+    }
+
+    /// [`Cell::contribution`] from the fields it depends on.
+    #[inline]
+    pub fn of_parts(
+        channel: Channel,
+        end_to_end: bool,
+        status: Status,
+        completed_at: Option<Timestamp>,
+        due_at: Option<Timestamp>,
+        paid_online: bool,
+        fee_vnd: u64,
+    ) -> Cell {
         Cell {
             received: 1,
-            online: (s.channel == Channel::Online) as u64,
-            end_to_end: s.end_to_end as u64,
-            completed: (s.status == Status::Completed) as u64,
-            completed_on_time: s.completed_on_time() as u64,
-            online_payments: s.paid_online as u64,
-            online_payment_vnd: if s.paid_online { s.fee_vnd } else { 0 },
+            online: (channel == Channel::Online) as u64,
+            end_to_end: end_to_end as u64,
+            completed: (status == Status::Completed) as u64,
+            completed_on_time: crate::snapshot::completed_on_time(status, completed_at, due_at)
+                as u64,
+            online_payments: paid_online as u64,
+            online_payment_vnd: if paid_online { fee_vnd } else { 0 },
         }
     }
 

@@ -213,7 +213,16 @@ impl DossierSnapshot {
     /// A completed dossier without `due_at` is *not* on time (SQL: `NULL` is not true).
     #[inline]
     pub fn completed_on_time(&self) -> bool {
-        self.status == Status::Completed
-            && matches!((self.completed_at, self.due_at), (Some(c), Some(d)) if c <= d)
+        completed_on_time(self.status, self.completed_at, self.due_at)
     }
+}
+
+/// [`DossierSnapshot::completed_on_time`] from the three fields it reads.
+#[inline]
+pub fn completed_on_time(
+    status: Status,
+    completed_at: Option<Timestamp>,
+    due_at: Option<Timestamp>,
+) -> bool {
+    status == Status::Completed && matches!((completed_at, due_at), (Some(c), Some(d)) if c <= d)
 }

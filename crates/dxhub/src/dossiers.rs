@@ -11,7 +11,9 @@ use std::sync::Arc;
 use anyhow::{Context, bail};
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use dxhub_ingest::{DossierSnapshot, Format, IngestError, KeyedBatch, Rejection, parse_parallel};
+use dxhub_ingest::{
+    BatchBuilder, Format, IngestError, KeyedBatch, ParsedBatch, Rejection, parse_parallel,
+};
 use dxhub_store::{GroupedRow, Grouping, IndicatorQuery, Store};
 use dxhub_web::ingest::UnitCalendar;
 use serde::Serialize;
@@ -75,22 +77,17 @@ impl RejectSink {
 }
 
 /// Lines per store transaction. Large, so that each dossier is resolved in memory and the
-/// store sees it once per batch; memory stays bounded: at most four batches exist at once
-/// (being collected, being reduced, waiting, being stored), about 100 MB each.
-pub const BATCH: usize = 500_000;
+/// store sees it once per batch (a store rewrites each block a batch touches, so fewer,
+/// larger batches rewrite less); memory stays bounded: a batch is held compactly (about
+/// 90 bytes per dossier, see [`KeyedBatch`]), and at most three exist at once (being
+/// built, waiting, being stored).
+pub const BATCH: usize = 1_000_000;
 
 /// Threads parsing the feed (besides the one reading it and the one storing batches).
 const PARSE_THREADS: usize = 2;
 
-/// One batch as parsed, in the chunks the parser delivered (not gathered into one vector,
-/// which would copy every snapshot once more): the snapshots with their line numbers, and
-/// the rejected lines.
-#[derive(Default)]
-struct Parsed {
-    chunks: Vec<(Vec<DossierSnapshot>, Vec<u64>)>,
-    snapshots: usize,
-    rejected: Vec<Rejection>,
-}
+/// Parsed stretches of the feed waiting for the batching thread.
+const PARSED_QUEUE: usize = 4;
 
 /// A batch ready for the store: checked and reduced to one snapshot per key on the
 /// batching thread, so the storing task only does the database work.
@@ -169,77 +166,69 @@ async fn import_file(
     };
     let (tx, mut rx) = tokio::sync::mpsc::channel::<Ready>(1);
     // Three stages on their own threads: the reading thread (with the parsing threads of
-    // `parse_parallel`) collects lines into batches; the batching thread checks them
-    // against the unit calendar and reduces them to one snapshot per key; this task
-    // stores them.
-    let (raw_tx, raw_rx) = std::sync::mpsc::sync_channel::<Parsed>(0);
+    // `parse_parallel`) parses the feed in stretches; the batching thread checks each line
+    // against the unit calendar and adds it to the batch being built (the parsed stretch
+    // is then dropped); this task stores the batches.
+    let (raw_tx, raw_rx) = std::sync::mpsc::sync_channel::<ParsedBatch>(PARSED_QUEUE);
     let batcher_cancel = cancel.clone();
     let batcher = std::thread::spawn(move || {
         let calendar = UnitCalendar::embedded();
-        for p in raw_rx {
-            let Parsed {
-                chunks,
-                mut rejected,
-                ..
-            } = p;
-            let mut kept = Vec::with_capacity(chunks.len());
-            for (mut snapshots, lines) in chunks {
-                let mut at = 0;
-                snapshots.retain(|s| {
-                    let line = lines[at];
-                    at += 1;
-                    match calendar.check(s) {
-                        Ok(()) => true,
-                        Err((field, reason)) => {
-                            rejected.push(Rejection {
-                                line,
-                                field: Some(field.to_owned()),
-                                reason,
-                            });
-                            false
-                        }
-                    }
-                });
-                kept.push(snapshots);
-            }
+        let mut builder = BatchBuilder::new();
+        let mut rejected: Vec<Rejection> = Vec::new();
+        let send = |builder: &mut BatchBuilder, rejected: &mut Vec<Rejection>| {
             rejected.sort_by_key(|r| r.line);
             let ready = Ready {
-                batch: KeyedBatch::from_chunks(kept),
-                rejected,
+                batch: builder.finish(),
+                rejected: std::mem::take(rejected),
             };
-            if tx.blocking_send(ready).is_err() {
+            let sent = tx.blocking_send(ready).is_ok();
+            if !sent {
                 // The storing side gave up: stop reading.
                 batcher_cancel.store(true, Ordering::Relaxed);
+            }
+            sent
+        };
+        for parsed in raw_rx {
+            rejected.extend(parsed.rejections);
+            for (s, &line) in parsed.snapshots.iter().zip(&parsed.snapshot_lines) {
+                match calendar.check(s) {
+                    Ok(()) => builder.push(s),
+                    Err((field, reason)) => rejected.push(Rejection {
+                        line,
+                        field: Some(field.to_owned()),
+                        reason,
+                    }),
+                }
+            }
+            if builder.lines() + rejected.len() >= BATCH && !send(&mut builder, &mut rejected) {
                 return;
             }
         }
+        if builder.lines() + rejected.len() > 0 {
+            send(&mut builder, &mut rejected);
+        }
     });
     let parser = std::thread::spawn(move || {
-        let mut cur = Parsed::default();
         let mut closed = false;
-        let send = |p: Parsed, closed: &mut bool| {
-            if !*closed && raw_tx.send(p).is_err() {
-                *closed = true;
+        let result = parse_parallel(reader, format, PARSE_THREADS, |b| {
+            if !closed && raw_tx.send(b).is_err() {
+                closed = true;
                 cancel.store(true, Ordering::Relaxed);
             }
-        };
-        let result = parse_parallel(reader, format, PARSE_THREADS, |b| {
-            cur.snapshots += b.snapshots.len();
-            cur.chunks.push((b.snapshots, b.snapshot_lines));
-            cur.rejected.extend(b.rejections);
-            if cur.snapshots + cur.rejected.len() >= BATCH {
-                send(std::mem::take(&mut cur), &mut closed);
-            }
         });
-        if result.is_ok() && !(cur.chunks.is_empty() && cur.rejected.is_empty()) {
-            send(cur, &mut closed);
-        }
         drop(raw_tx);
         let _ = batcher.join();
         result
     });
     let mut failure = None;
-    while let Some(batch) = rx.recv().await {
+    let t0 = std::time::Instant::now();
+    let mut waited = std::time::Duration::ZERO;
+    let mut storing = std::time::Duration::ZERO;
+    loop {
+        let tw = std::time::Instant::now();
+        let Some(batch) = rx.recv().await else { break };
+        waited += tw.elapsed();
+        let ts = std::time::Instant::now();
         fs.lines += batch.batch.lines() + batch.rejected.len() as u64;
         fs.rejected += batch.rejected.len() as u64;
         for r in &batch.rejected {
@@ -257,10 +246,15 @@ async fn import_file(
                 }
             }
         }
+        storing += ts.elapsed();
         if let Some(b) = &bar {
             b.set_position(progress.get());
         }
     }
+    // Where the import's time went: waiting for the parsing and batching threads, or in
+    // the store (the storing side is the pipeline's bottleneck when `waited` is small).
+    tracing::debug!(file = %name, total_ms = t0.elapsed().as_millis() as u64,
+        waited_ms = waited.as_millis() as u64, storing_ms = storing.as_millis() as u64, "import timing");
     drop(rx);
     let parsed = tokio::task::spawn_blocking(move || parser.join())
         .await
