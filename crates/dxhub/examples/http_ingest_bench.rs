@@ -17,6 +17,10 @@ use anyhow::{Context, bail};
 use dxhub_core::audit::Change;
 use dxhub_web::{AppState, security};
 
+/// The allocator of the `dxhub` binary, so that the server measured here is the one served.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 struct Args {
     feed: String,
     lines: usize,
