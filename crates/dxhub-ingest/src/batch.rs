@@ -37,8 +37,13 @@ pub struct KeyedBatch {
     /// Stored compactly: `records[record_start[i]..record_start[i + 1]]`.
     records: Vec<u64>,
     record_start: Vec<u32>,
+    /// Per record: the part of the batch its line came from (see
+    /// [`BatchBuilder::next_part`]).
+    record_parts: Vec<u32>,
     /// Lines not above an earlier line of their key in the batch: stale whatever is stored.
     stale_in_batch: u64,
+    /// The same, per part.
+    stale_parts: Vec<u64>,
 }
 
 /// Counts and indicator change of a batch resolved against what is stored (final by
@@ -47,6 +52,9 @@ pub struct KeyedBatch {
 pub struct Resolution {
     pub applied: u64,
     pub stale: u64,
+    /// `(applied, stale)` per part of the batch (one part unless the batch was built from
+    /// several senders' lines, see [`BatchBuilder::next_part`]).
+    pub parts: Vec<(u64, u64)>,
     pub delta: Delta,
 }
 
@@ -58,6 +66,11 @@ impl KeyedBatch {
             b.push(s);
         }
         b.finish()
+    }
+
+    /// Number of parts (see [`BatchBuilder::next_part`]); 0 for an empty batch.
+    pub fn parts(&self) -> usize {
+        self.stale_parts.len()
     }
 
     /// Number of finals (distinct keys).
@@ -118,6 +131,7 @@ impl KeyedBatch {
     pub fn resolution(&self) -> Resolution {
         Resolution {
             stale: self.stale_in_batch,
+            parts: self.stale_parts.iter().map(|&stale| (0, stale)).collect(),
             ..Resolution::default()
         }
     }
@@ -132,14 +146,22 @@ impl KeyedBatch {
         stored: Option<&(u64, Contribution)>,
         r: &mut Resolution,
     ) -> bool {
-        let records =
-            &self.records[self.record_start[i] as usize..self.record_start[i + 1] as usize];
-        let applied = match stored {
-            None => records.len(),
-            Some((v, _)) => records.iter().filter(|&&x| x > *v).count(),
-        };
+        let range = self.record_start[i] as usize..self.record_start[i + 1] as usize;
+        let mut applied = 0;
+        for (&x, &part) in self.records[range.clone()]
+            .iter()
+            .zip(&self.record_parts[range.clone()])
+        {
+            let part = &mut r.parts[part as usize];
+            if stored.is_none_or(|(v, _)| x > *v) {
+                applied += 1;
+                part.0 += 1;
+            } else {
+                part.1 += 1;
+            }
+        }
         r.applied += applied as u64;
-        r.stale += (records.len() - applied) as u64;
+        r.stale += (range.len() - applied) as u64;
         if applied > 0 {
             let new =
                 codec::contribution(self.fields(i)).expect("fields are encoded by the builder");
@@ -167,6 +189,10 @@ pub struct BatchBuilder {
     field_end: Vec<u32>,
     fields: Vec<u8>,
     version: Vec<u64>,
+    /// Per line: its part.
+    part: Vec<u32>,
+    /// The part lines pushed now belong to.
+    current_part: u32,
 }
 
 impl BatchBuilder {
@@ -177,6 +203,14 @@ impl BatchBuilder {
     /// Lines pushed since the last [`BatchBuilder::finish`].
     pub fn lines(&self) -> usize {
         self.version.len()
+    }
+
+    /// Lines pushed from now on form the next part of the batch: the batch's lines are
+    /// then counted per part as well ([`Resolution::parts`]), so that one transaction can
+    /// take the lines of several senders and answer each with its own counts. Parts
+    /// follow each other in arrival order.
+    pub fn next_part(&mut self) {
+        self.current_part += 1;
     }
 
     fn key(&self, line: usize) -> &[u8] {
@@ -209,6 +243,7 @@ impl BatchBuilder {
         self.key_end.push(k as u32);
         self.field_end.push(f as u32);
         self.version.push(s.version);
+        self.part.push(self.current_part);
     }
 
     /// The batch of the lines pushed so far, sorted by key; the builder is then empty (its
@@ -239,7 +274,9 @@ impl BatchBuilder {
             versions: Vec::with_capacity(lines),
             records: Vec::with_capacity(lines),
             record_start: Vec::with_capacity(lines + 1),
+            record_parts: Vec::with_capacity(lines),
             stale_in_batch: 0,
+            stale_parts: vec![0; self.current_part as usize + 1],
         };
         let mut at = 0;
         while at < order.len() {
@@ -256,13 +293,17 @@ impl BatchBuilder {
             out.record_start.push(out.records.len() as u32);
             let mut newest = first as usize;
             out.records.push(self.version[newest]);
+            out.record_parts.push(self.part[newest]);
             for &(_, line) in &order[at + 1..end] {
-                let v = self.version[line as usize];
+                let line = line as usize;
+                let v = self.version[line];
                 if v > self.version[newest] {
                     out.records.push(v);
-                    newest = line as usize;
+                    out.record_parts.push(self.part[line]);
+                    newest = line;
                 } else {
                     out.stale_in_batch += 1;
+                    out.stale_parts[self.part[line] as usize] += 1;
                 }
             }
             out.keys.extend_from_slice(key);
@@ -280,6 +321,8 @@ impl BatchBuilder {
         self.field_end.clear();
         self.fields.clear();
         self.version.clear();
+        self.part.clear();
+        self.current_part = 0;
         out
     }
 }
@@ -331,6 +374,37 @@ mod tests {
         assert_eq!(keys, [(format!("{long}1"), 2), (format!("{long}2"), 1)]);
         assert_eq!(kb.lines(), 4);
         assert_eq!(kb.resolution().stale, 1);
+    }
+
+    #[test]
+    fn parts_are_counted_apart_as_if_applied_one_after_the_other() {
+        let mut live = LiveIndicators::new();
+        live.ingest(snap("a", 2));
+        let mut b = BatchBuilder::new();
+        for s in [snap("a", 1), snap("b", 5)] {
+            b.push(&s);
+        }
+        b.next_part();
+        for s in [snap("a", 3), snap("b", 5), snap("a", 3), snap("c", 0)] {
+            b.push(&s);
+        }
+        let kb = b.finish();
+        let mut r = kb.resolution();
+        for i in 0..kb.len() {
+            let s = kb.snapshot(i);
+            let stored = live
+                .latest
+                .get(s.source.as_str(), s.dossier_id.as_str())
+                .map(|o| (o.version, Contribution::of(o)));
+            kb.resolve_one(i, stored.as_ref(), &mut r);
+        }
+        // Part 0: a 1 stale, b 5 applied. Part 1: a 3 applied, b 5 stale (after part 0's),
+        // a 3 stale, c applied.
+        assert_eq!(r.parts, vec![(1, 1), (2, 2)]);
+        assert_eq!((r.applied, r.stale), (3, 3));
+        // The builder starts again with one part.
+        b.push(&snap("d", 1));
+        assert_eq!(b.finish().resolution().parts, vec![(0, 0)]);
     }
 
     #[test]

@@ -383,9 +383,9 @@ async fn merge_blocks(
 
 #[async_trait]
 impl DossierStore for PostgresStore {
-    async fn ingest_keyed(&self, batch: KeyedBatch) -> StoreResult<IngestCounts> {
+    async fn ingest_parts(&self, batch: KeyedBatch) -> StoreResult<Vec<IngestCounts>> {
         if batch.is_empty() {
-            return Ok(IngestCounts::default());
+            return Ok(vec![IngestCounts::default(); batch.parts()]);
         }
         let mut client = self.client().await?;
         let tx = client
@@ -402,10 +402,7 @@ impl DossierStore for PostgresStore {
         move_v12_snapshots(&tx).await?;
         let mut resolution = batch.resolution();
         merge_blocks(&tx, &batch, &mut resolution).await?;
-        let counts = IngestCounts {
-            applied: resolution.applied,
-            stale: resolution.stale,
-        };
+        let counts = IngestCounts::per_part(&resolution);
         let delta = resolution.delta;
 
         // The net change of every touched cell.

@@ -200,7 +200,7 @@ fn put_blocks(tx: &rusqlite::Transaction<'_>, new: Vec<blocks::Block>) -> StoreR
 /// [`blocks::merge`] per block: each block read once and rewritten once, only if a
 /// snapshot in it changed) and applies the indicator change, inside the caller's
 /// transaction.
-fn ingest_in(tx: &rusqlite::Transaction<'_>, batch: &KeyedBatch) -> StoreResult<IngestCounts> {
+fn ingest_in(tx: &rusqlite::Transaction<'_>, batch: &KeyedBatch) -> StoreResult<Vec<IngestCounts>> {
     move_v3_snapshots(tx)?;
     move_v12_snapshots(tx)?;
     // The part of the block directory the batch needs ([`blocks::spans`]).
@@ -258,10 +258,7 @@ fn ingest_in(tx: &rusqlite::Transaction<'_>, batch: &KeyedBatch) -> StoreResult<
         put_blocks(tx, new.collect())?;
     }
     apply_delta(tx, &resolution.delta)?;
-    Ok(IngestCounts {
-        applied: resolution.applied,
-        stale: resolution.stale,
-    })
+    Ok(IngestCounts::per_part(&resolution))
 }
 
 /// Adds a batch's indicator change to `ps_cells` and `ps_cell_services`.
@@ -333,9 +330,9 @@ fn apply_delta(tx: &rusqlite::Transaction<'_>, delta: &Delta) -> StoreResult<()>
 
 #[async_trait]
 impl DossierStore for SqliteStore {
-    async fn ingest_keyed(&self, batch: KeyedBatch) -> StoreResult<IngestCounts> {
+    async fn ingest_parts(&self, batch: KeyedBatch) -> StoreResult<Vec<IngestCounts>> {
         if batch.is_empty() {
-            return Ok(IngestCounts::default());
+            return Ok(vec![IngestCounts::default(); batch.parts()]);
         }
         self.with_conn(move |c| {
             // A large page cache for this connection: a batch touches many pages.
@@ -454,5 +451,66 @@ impl DossierStore for SqliteStore {
             .map_err(db_err)
         })
         .await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const HEADER: &str = "dossier_id,source,version,service_code,province_code,commune_code,channel,end_to_end,status,received_at,due_at,completed_at,fee_vnd,paid_online";
+
+    fn feed(ids: std::ops::Range<u32>, version: u64) -> Vec<DossierSnapshot> {
+        let mut text = format!("{HEADER}\n");
+        for n in ids {
+            text.push_str(&format!(
+                "D{n:06},dvcqg,{version},1.000001,79,,online,true,received,2025-07-01T08:00:00+07:00,,,0,false\n"
+            ));
+        }
+        let (v, rej, _) = dxhub_ingest::parse_all(text.as_bytes(), dxhub_ingest::Format::Csv)
+            .expect("the feed parses");
+        assert!(rej.is_empty(), "{rej:?}");
+        v
+    }
+
+    /// A damaged block fails the batch as `Corrupt` and rolls it back whole: the indicator
+    /// cells keep their values, and batches that do not touch the damaged block are still
+    /// taken.
+    #[tokio::test]
+    async fn a_damaged_block_rolls_the_batch_back() {
+        let dir = crate::TestDir::new("blocks");
+        let path = dir.db();
+        let store = SqliteStore::open(&path).await.unwrap();
+        // Many blocks; the damaged one is the last the batch below reaches.
+        let counts = store.ingest_dossiers(feed(0..30_000, 1)).await.unwrap();
+        assert_eq!(counts.applied, 30_000);
+        let raw = rusqlite::Connection::open(&path).unwrap();
+        let blocks: i64 = raw
+            .query_row("SELECT count(*) FROM dossier_blocks", [], |r| r.get(0))
+            .unwrap();
+        assert!(blocks > 500, "{blocks} blocks");
+        // Damage the block holding the last dossiers.
+        raw.execute(
+            "UPDATE dossier_blocks SET data = x'0103' WHERE first_key =
+               (SELECT max(first_key) FROM dossier_blocks)",
+            [],
+        )
+        .unwrap();
+        let before = store
+            .indicator_rows(&IndicatorQuery::default())
+            .await
+            .unwrap();
+        let err = store.ingest_dossiers(feed(0..30_000, 2)).await.unwrap_err();
+        assert!(matches!(err, StoreError::Corrupt(_)), "{err:?}");
+        assert_eq!(
+            store
+                .indicator_rows(&IndicatorQuery::default())
+                .await
+                .unwrap(),
+            before
+        );
+        // The first dossiers live in other blocks: a batch of them is applied.
+        let counts = store.ingest_dossiers(feed(0..100, 2)).await.unwrap();
+        assert_eq!((counts.applied, counts.stale), (100, 0));
     }
 }

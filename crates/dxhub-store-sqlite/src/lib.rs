@@ -414,3 +414,33 @@ impl Store for SqliteStore {
             .await
     }
 }
+
+/// A fresh directory for a test's database file, named after the test and removed when
+/// dropped.
+#[cfg(test)]
+pub(crate) struct TestDir(PathBuf);
+
+#[cfg(test)]
+impl TestDir {
+    pub(crate) fn new(what: &str) -> TestDir {
+        let dir = std::env::temp_dir().join(format!(
+            "dxhub-{what}-{}-{}",
+            std::process::id(),
+            jiff::Timestamp::now().as_nanosecond()
+        ));
+        std::fs::create_dir_all(&dir).expect("a temporary directory");
+        TestDir(dir)
+    }
+
+    /// The database file in it.
+    pub(crate) fn db(&self) -> PathBuf {
+        self.0.join("t.db")
+    }
+}
+
+#[cfg(test)]
+impl Drop for TestDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}

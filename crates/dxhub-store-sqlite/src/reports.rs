@@ -708,13 +708,8 @@ mod tests {
     /// for PostgreSQL is in the conformance suite.)
     #[tokio::test]
     async fn hand_run_sql_cannot_change_what_was_approved() {
-        let dir = std::env::temp_dir().join(format!(
-            "dxhub-reports-{}-{}",
-            std::process::id(),
-            jiff::Timestamp::now().as_nanosecond()
-        ));
-        std::fs::create_dir_all(&dir).unwrap();
-        let path = dir.join("t.db");
+        let dir = crate::TestDir::new("reports");
+        let path = dir.db();
         let store = SqliteStore::open(&path).await.unwrap();
         let key = ReportKey {
             methodology: "dti-province-2022".into(),
@@ -818,6 +813,5 @@ mod tests {
         assert_eq!(store.evidence(r.id).await.unwrap().len(), 1);
         assert_eq!(store.editions().await.unwrap().len(), 1);
         drop(store);
-        let _ = std::fs::remove_dir_all(&dir);
     }
 }

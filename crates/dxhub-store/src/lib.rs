@@ -19,7 +19,7 @@ pub use reports::{
 };
 
 /// Why a store operation failed.
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug, Clone, thiserror::Error)]
 pub enum StoreError {
     /// The database could not be reached or opened.
     #[error("cannot open the database: {0}")]
@@ -227,6 +227,16 @@ pub struct IngestCounts {
     pub applied: u64,
     /// Snapshots whose version was not above the stored one: they changed nothing.
     pub stale: u64,
+}
+
+impl IngestCounts {
+    /// The counts of each part of a resolved batch, in order.
+    pub fn per_part(r: &dxhub_ingest::Resolution) -> Vec<IngestCounts> {
+        r.parts
+            .iter()
+            .map(|&(applied, stale)| IngestCounts { applied, stale })
+            .collect()
+    }
 }
 
 impl std::ops::AddAssign for IngestCounts {
@@ -463,7 +473,19 @@ pub trait DossierStore: Send + Sync {
 
     /// [`DossierStore::ingest_dossiers`] for a batch already reduced to one snapshot per
     /// key (callers with a spare core build the [`dxhub_ingest::KeyedBatch`] there).
-    async fn ingest_keyed(&self, batch: dxhub_ingest::KeyedBatch) -> StoreResult<IngestCounts>;
+    async fn ingest_keyed(&self, batch: dxhub_ingest::KeyedBatch) -> StoreResult<IngestCounts> {
+        let mut total = IngestCounts::default();
+        for part in self.ingest_parts(batch).await? {
+            total += part;
+        }
+        Ok(total)
+    }
+
+    /// [`DossierStore::ingest_keyed`] answering with the counts of each part of the batch
+    /// (see [`dxhub_ingest::BatchBuilder::next_part`]), in order: one transaction takes
+    /// several senders' lines, and each sender learns what its own lines did.
+    async fn ingest_parts(&self, batch: dxhub_ingest::KeyedBatch)
+    -> StoreResult<Vec<IngestCounts>>;
 
     /// Indicator rows, sorted by province then month.
     async fn indicator_rows(

@@ -14,9 +14,11 @@ use utoipa::ToSchema;
 use crate::AppState;
 use crate::auth::Caller;
 use crate::error::{ApiError, ErrorBody};
+use crate::group_commit::GroupCommit;
 use crate::ingest::UnitCalendar;
 
-/// Snapshots per store transaction.
+/// Snapshots per batch handed to the group commit ([`GroupCommit`]), which stores it with
+/// the batches of concurrent requests in one transaction.
 const BATCH: usize = 10_000;
 
 /// A rejected line.
@@ -100,6 +102,11 @@ pub async fn ingest(
     let mut reader =
         DossierReader::new(&body[..], format).map_err(|e| ApiError::bad("body", e.to_string()))?;
     let calendar = UnitCalendar::embedded();
+    // Batches go through the group commit, shared with concurrent requests.
+    let writer = state
+        .dossier_writer
+        .get_or_init(|| GroupCommit::start(state.store.clone()))
+        .clone();
     let mut summary = IngestSummary::default();
     let mut batch = Vec::with_capacity(BATCH.min(1024));
     let reject = |summary: &mut IngestSummary, r: Rejection| {
@@ -150,16 +157,13 @@ pub async fn ingest(
             }
         }
         if batch.len() >= BATCH {
-            let counts = state
-                .store
-                .ingest_dossiers(std::mem::take(&mut batch))
-                .await?;
+            let counts = writer.ingest(std::mem::take(&mut batch)).await?;
             summary.applied += counts.applied;
             summary.stale += counts.stale;
         }
     }
     if !batch.is_empty() {
-        let counts = state.store.ingest_dossiers(batch).await?;
+        let counts = writer.ingest(batch).await?;
         summary.applied += counts.applied;
         summary.stale += counts.stale;
     }

@@ -18,6 +18,7 @@ pub mod clock;
 pub mod dossiers_api;
 pub mod editions_api;
 pub mod error;
+pub mod group_commit;
 pub mod i18n;
 pub mod ingest;
 mod maps;
@@ -74,6 +75,8 @@ pub struct AppState {
     pub config: Arc<WebConfig>,
     /// The discovered OpenID Connect provider, when `config.oidc` is set.
     pub oidc: Option<Arc<oidc::OidcClient>>,
+    /// Group commit of pushed dossier batches, started on the first push.
+    pub dossier_writer: Arc<std::sync::OnceLock<group_commit::GroupCommit>>,
 }
 
 impl AppState {
@@ -90,6 +93,7 @@ impl AppState {
             maps: Arc::new(Maps::default()),
             config: Arc::new(config),
             oidc: None,
+            dossier_writer: Arc::default(),
         }
     }
 

@@ -1,0 +1,108 @@
+//! Group commit of pushed dossier batches: the batches of concurrent `POST
+//! /api/v1/dossiers` requests are stored together, in one transaction, and each request is
+//! answered with the counts of its own lines.
+//!
+//! A store pays per transaction for what does not grow with the lines (reading its part of
+//! the block directory, rewriting each touched block, committing); portals pushing at once
+//! share that cost instead of queueing on the store's one writer. A writing task takes the
+//! first waiting batch and every batch that arrived meanwhile (up to [`GROUP_LINES`]
+//! lines), builds one [`KeyedBatch`] with each request's lines as one part
+//! ([`BatchBuilder::next_part`]), and stores it with [`DossierStore::ingest_parts`]. The
+//! requests of a group are applied in the order they reached the queue, as if one after
+//! the other; if the transaction fails, every request of the group gets the error and
+//! nothing of the group is stored.
+//!
+//! [`KeyedBatch`]: dxhub_ingest::KeyedBatch
+//! [`DossierStore::ingest_parts`]: dxhub_store::DossierStore::ingest_parts
+
+use std::sync::Arc;
+
+use dxhub_ingest::{BatchBuilder, DossierSnapshot};
+use dxhub_store::{IngestCounts, Store, StoreError, StoreResult};
+use tokio::sync::{mpsc, oneshot};
+
+/// The most lines one group takes (a request's batch is never split).
+pub const GROUP_LINES: usize = 200_000;
+
+struct Job {
+    lines: Vec<DossierSnapshot>,
+    reply: oneshot::Sender<StoreResult<IngestCounts>>,
+}
+
+/// The queue in front of one store. Cloning shares it.
+#[derive(Clone)]
+pub struct GroupCommit {
+    jobs: mpsc::Sender<Job>,
+}
+
+fn stopped() -> StoreError {
+    StoreError::Database("the dossier writing task stopped".into())
+}
+
+impl GroupCommit {
+    /// Starts the writing task on the current Tokio runtime.
+    pub fn start(store: Arc<dyn Store>) -> GroupCommit {
+        let (jobs, mut queue) = mpsc::channel::<Job>(256);
+        tokio::spawn(async move {
+            while let Some(first) = queue.recv().await {
+                let mut lines = first.lines.len();
+                let mut group = vec![first];
+                while lines < GROUP_LINES {
+                    match queue.try_recv() {
+                        Ok(job) => {
+                            lines += job.lines.len();
+                            group.push(job);
+                        }
+                        Err(_) => break,
+                    }
+                }
+                // Encoding and sorting the lines is CPU work: off the runtime's threads.
+                let built = tokio::task::spawn_blocking(move || {
+                    let mut builder = BatchBuilder::new();
+                    let mut replies = Vec::with_capacity(group.len());
+                    for (n, job) in group.into_iter().enumerate() {
+                        if n > 0 {
+                            builder.next_part();
+                        }
+                        for s in &job.lines {
+                            builder.push(s);
+                        }
+                        replies.push(job.reply);
+                    }
+                    (builder.finish(), replies)
+                })
+                .await;
+                let Ok((batch, replies)) = built else {
+                    continue; // the replies were dropped: each request learns it stopped
+                };
+                match store.ingest_parts(batch).await {
+                    Ok(counts) => {
+                        for (reply, c) in replies.into_iter().zip(counts) {
+                            let _ = reply.send(Ok(c));
+                        }
+                    }
+                    Err(e) => {
+                        for reply in replies {
+                            let _ = reply.send(Err(e.clone()));
+                        }
+                    }
+                }
+            }
+        });
+        GroupCommit { jobs }
+    }
+
+    /// Stores a batch of validated snapshots (in arrival order) with the batches of other
+    /// requests waiting at the same time; answers with this batch's own counts.
+    pub async fn ingest(&self, lines: Vec<DossierSnapshot>) -> StoreResult<IngestCounts> {
+        if lines.is_empty() {
+            return Ok(IngestCounts::default());
+        }
+        let (reply, answer) = oneshot::channel();
+        self.jobs
+            .send(Job { lines, reply })
+            .await
+            .map_err(|_| stopped())?;
+        answer.await.map_err(|_| stopped())?
+    }
+}
