@@ -6,7 +6,8 @@
 //! the block directory, rewriting each touched block, committing); portals pushing at once
 //! share that cost instead of queueing on the store's one writer. A writing task takes the
 //! first waiting batch and every batch that arrived meanwhile (up to [`GROUP_LINES`]
-//! lines), builds one [`KeyedBatch`] with each request's lines as one part
+//! lines; once several senders were seen at once, it waits up to [`LINGER`] for them),
+//! builds one [`KeyedBatch`] with each request's lines as one part
 //! ([`BatchBuilder::next_part`]), and stores it with [`DossierStore::ingest_parts`]. The
 //! requests of a group are applied in the order they reached the queue, as if one after
 //! the other; if the transaction fails, every request of the group gets the error and
@@ -23,6 +24,10 @@ use tokio::sync::{mpsc, oneshot};
 
 /// The most lines one group takes (a request's batch is never split).
 pub const GROUP_LINES: usize = 200_000;
+
+/// How long a group waits for more requests once several senders were seen pushing at
+/// the same time (a lone sender's requests are stored at once).
+pub const LINGER: std::time::Duration = std::time::Duration::from_millis(3);
 
 struct Job {
     lines: Vec<DossierSnapshot>,
@@ -44,18 +49,27 @@ impl GroupCommit {
     pub fn start(store: Arc<dyn Store>) -> GroupCommit {
         let (jobs, mut queue) = mpsc::channel::<Job>(256);
         tokio::spawn(async move {
+            // Whether the last group held several requests: senders are pushing at the
+            // same time, so the next group waits a moment for them.
+            let mut concurrent = false;
             while let Some(first) = queue.recv().await {
                 let mut lines = first.lines.len();
                 let mut group = vec![first];
+                let until = tokio::time::Instant::now() + LINGER;
                 while lines < GROUP_LINES {
-                    match queue.try_recv() {
-                        Ok(job) => {
-                            lines += job.lines.len();
-                            group.push(job);
-                        }
-                        Err(_) => break,
-                    }
+                    let next = match queue.try_recv() {
+                        Ok(job) => Some(job),
+                        Err(_) if concurrent => tokio::time::timeout_at(until, queue.recv())
+                            .await
+                            .ok()
+                            .flatten(),
+                        Err(_) => None,
+                    };
+                    let Some(job) = next else { break };
+                    lines += job.lines.len();
+                    group.push(job);
                 }
+                concurrent = group.len() > 1;
                 // Encoding and sorting the lines is CPU work: off the runtime's threads.
                 let built = tokio::task::spawn_blocking(move || {
                     let mut builder = BatchBuilder::new();
