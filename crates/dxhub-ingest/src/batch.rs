@@ -29,8 +29,9 @@ pub struct KeyedBatch {
     keys: Vec<u8>,
     /// The finals' encoded fields, concatenated in the same order.
     fields: Vec<u8>,
-    /// Per final: the end of its key in `keys`, the end of its fields in `fields`.
-    ends: Vec<(u32, u32)>,
+    /// Per final: the end of its key in `keys`, and of its fields in `fields`.
+    key_end: Vec<u32>,
+    field_end: Vec<u32>,
     versions: Vec<u64>,
     /// Per final: the versions of the batch's lines of that key that were above all earlier
     /// lines of the key in the batch ("records"), in arrival order; the last is the final's.
@@ -40,9 +41,8 @@ pub struct KeyedBatch {
     /// Per record: the part of the batch its line came from (see
     /// [`BatchBuilder::next_part`]).
     record_parts: Vec<u32>,
-    /// Lines not above an earlier line of their key in the batch: stale whatever is stored.
-    stale_in_batch: u64,
-    /// The same, per part.
+    /// Per part: the lines not above an earlier line of their key in the batch, stale
+    /// whatever is stored.
     stale_parts: Vec<u64>,
 }
 
@@ -50,12 +50,22 @@ pub struct KeyedBatch {
 /// final, with [`KeyedBatch::resolve_one`]).
 #[derive(Debug, Default)]
 pub struct Resolution {
-    pub applied: u64,
-    pub stale: u64,
     /// `(applied, stale)` per part of the batch (one part unless the batch was built from
     /// several senders' lines, see [`BatchBuilder::next_part`]).
     pub parts: Vec<(u64, u64)>,
     pub delta: Delta,
+}
+
+impl Resolution {
+    /// Lines applied, over all parts.
+    pub fn applied(&self) -> u64 {
+        self.parts.iter().map(|p| p.0).sum()
+    }
+
+    /// Lines stale, over all parts.
+    pub fn stale(&self) -> u64 {
+        self.parts.iter().map(|p| p.1).sum()
+    }
 }
 
 impl KeyedBatch {
@@ -80,7 +90,7 @@ impl KeyedBatch {
 
     /// Lines in the batch (snapshots pushed into its builder).
     pub fn lines(&self) -> u64 {
-        self.records.len() as u64 + self.stale_in_batch
+        self.records.len() as u64 + self.stale_parts.iter().sum::<u64>()
     }
 
     pub fn is_empty(&self) -> bool {
@@ -89,8 +99,7 @@ impl KeyedBatch {
 
     /// The block key of final `i` (`source`, a 0 byte, `dossier_id`).
     pub fn key(&self, i: usize) -> &[u8] {
-        let start = if i == 0 { 0 } else { self.ends[i - 1].0 };
-        &self.keys[start as usize..self.ends[i].0 as usize]
+        nth(&self.keys, &self.key_end, i)
     }
 
     /// The source of final `i`: its key up to the 0 byte.
@@ -106,8 +115,7 @@ impl KeyedBatch {
 
     /// The [`codec`]-encoded fields of final `i`.
     pub fn fields(&self, i: usize) -> &[u8] {
-        let start = if i == 0 { 0 } else { self.ends[i - 1].1 };
-        &self.fields[start as usize..self.ends[i].1 as usize]
+        nth(&self.fields, &self.field_end, i)
     }
 
     /// Final `i` as a snapshot again (decoded; for tests and diagnostics).
@@ -130,7 +138,6 @@ impl KeyedBatch {
     /// lines that are stale within the batch itself.
     pub fn resolution(&self) -> Resolution {
         Resolution {
-            stale: self.stale_in_batch,
             parts: self.stale_parts.iter().map(|&stale| (0, stale)).collect(),
             ..Resolution::default()
         }
@@ -147,27 +154,25 @@ impl KeyedBatch {
         r: &mut Resolution,
     ) -> bool {
         let range = self.record_start[i] as usize..self.record_start[i + 1] as usize;
-        let mut applied = 0;
+        let mut applied = false;
         for (&x, &part) in self.records[range.clone()]
             .iter()
-            .zip(&self.record_parts[range.clone()])
+            .zip(&self.record_parts[range])
         {
             let part = &mut r.parts[part as usize];
             if stored.is_none_or(|(v, _)| x > *v) {
-                applied += 1;
+                applied = true;
                 part.0 += 1;
             } else {
                 part.1 += 1;
             }
         }
-        r.applied += applied as u64;
-        r.stale += (range.len() - applied) as u64;
-        if applied > 0 {
+        if applied {
             let new =
                 codec::contribution(self.fields(i)).expect("fields are encoded by the builder");
             r.delta.replace(stored.map(|(_, c)| c), &new);
         }
-        applied > 0
+        applied
     }
 }
 
@@ -214,17 +219,11 @@ impl BatchBuilder {
     }
 
     fn key(&self, line: usize) -> &[u8] {
-        let start = if line == 0 { 0 } else { self.key_end[line - 1] };
-        &self.keys[start as usize..self.key_end[line] as usize]
+        nth(&self.keys, &self.key_end, line)
     }
 
     fn field_bytes(&self, line: usize) -> &[u8] {
-        let start = if line == 0 {
-            0
-        } else {
-            self.field_end[line - 1]
-        };
-        &self.fields[start as usize..self.field_end[line] as usize]
+        nth(&self.fields, &self.field_end, line)
     }
 
     /// Adds one line (lines come in arrival order). A batch holds at most 4 GiB of keys
@@ -270,12 +269,12 @@ impl BatchBuilder {
         let mut out = KeyedBatch {
             keys: Vec::with_capacity(self.keys.len()),
             fields: Vec::with_capacity(self.fields.len()),
-            ends: Vec::with_capacity(lines),
+            key_end: Vec::with_capacity(lines),
+            field_end: Vec::with_capacity(lines),
             versions: Vec::with_capacity(lines),
             records: Vec::with_capacity(lines),
             record_start: Vec::with_capacity(lines + 1),
             record_parts: Vec::with_capacity(lines),
-            stale_in_batch: 0,
             stale_parts: vec![0; self.current_part as usize + 1],
         };
         let mut at = 0;
@@ -302,14 +301,13 @@ impl BatchBuilder {
                     out.record_parts.push(self.part[line]);
                     newest = line;
                 } else {
-                    out.stale_in_batch += 1;
                     out.stale_parts[self.part[line] as usize] += 1;
                 }
             }
             out.keys.extend_from_slice(key);
             out.fields.extend_from_slice(self.field_bytes(newest));
-            out.ends
-                .push((out.keys.len() as u32, out.fields.len() as u32));
+            out.key_end.push(out.keys.len() as u32);
+            out.field_end.push(out.fields.len() as u32);
             out.versions.push(self.version[newest]);
             at = end;
         }
@@ -325,6 +323,12 @@ impl BatchBuilder {
         self.current_part = 0;
         out
     }
+}
+
+/// Item `i` of byte strings concatenated in `bytes`, item `k` ending at `ends[k]`.
+fn nth<'a>(bytes: &'a [u8], ends: &[u32], i: usize) -> &'a [u8] {
+    let start = if i == 0 { 0 } else { ends[i - 1] };
+    &bytes[start as usize..ends[i] as usize]
 }
 
 /// The first 32 bytes of a block key, zero-padded, as four big-endian words (which
@@ -373,7 +377,7 @@ mod tests {
             .collect();
         assert_eq!(keys, [(format!("{long}1"), 2), (format!("{long}2"), 1)]);
         assert_eq!(kb.lines(), 4);
-        assert_eq!(kb.resolution().stale, 1);
+        assert_eq!(kb.resolution().stale(), 1);
     }
 
     #[test]
@@ -401,7 +405,7 @@ mod tests {
         // Part 0: a 1 stale, b 5 applied. Part 1: a 3 applied, b 5 stale (after part 0's),
         // a 3 stale, c applied.
         assert_eq!(r.parts, vec![(1, 1), (2, 2)]);
-        assert_eq!((r.applied, r.stale), (3, 3));
+        assert_eq!((r.applied(), r.stale()), (3, 3));
         // The builder starts again with one part.
         b.push(&snap("d", 1));
         assert_eq!(b.finish().resolution().parts, vec![(0, 0)]);
@@ -441,7 +445,7 @@ mod tests {
             }
         }
         // a: 1 stale, 3 applied, 3 stale; b: 5 applied, 5 stale, 7 applied; c applied.
-        assert_eq!((r.applied, r.stale), (4, 3));
+        assert_eq!((r.applied(), r.stale()), (4, 3));
         assert_eq!(changed, vec![0, 1, 2]);
     }
 }

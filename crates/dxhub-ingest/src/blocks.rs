@@ -518,7 +518,7 @@ mod tests {
                 }
             }
             let r = mem.ingest(batch);
-            assert_eq!((r.applied, r.stale), (applied, stale), "round {round}");
+            assert_eq!((r.applied(), r.stale()), (applied, stale), "round {round}");
         }
         let stored = mem.all();
         assert_eq!(stored.len(), live.latest.len());
@@ -566,7 +566,7 @@ mod tests {
             line("s", "A", 1, "online"),
             line("s", "M", 1, "online"),
         ]));
-        assert_eq!((r.applied, r.stale), (1, 1));
+        assert_eq!((r.applied(), r.stale()), (1, 1));
         let keys: Vec<Vec<u8>> = mem.0.keys().cloned().collect();
         assert_eq!(keys, vec![b"s\0A".to_vec()]);
         let data = mem.0.values().next().unwrap().clone();

@@ -57,8 +57,8 @@
 //! [`Aggregates::apply`] does this in memory; [`Delta`] collects the change of a whole
 //! batch for a store to write in one go.
 
-// FxHash rather than SipHash: these maps are updated once per changed dossier, their keys
-// (cells, service codes) come from authenticated feeds, and a delta lives for one batch.
+// FxHash rather than SipHash: these maps are updated once per changed dossier, and their
+// keys (cells, service codes) come from authenticated feeds.
 use rustc_hash::FxHashMap as HashMap;
 use std::collections::hash_map::Entry;
 use std::fmt;
