@@ -252,6 +252,82 @@ fn last_old_day() -> Date {
     REORG_2025.yesterday().unwrap_or(REORG_2025)
 }
 
+/// The map a unit file describes: the one before the 2025 reorganisation or the one after.
+#[derive(Clone, Copy)]
+enum Map {
+    Before2025,
+    After2025,
+}
+
+impl Map {
+    /// `(valid_from, valid_to)` of every unit of the map (`None`: unbounded).
+    fn validity(self) -> (Option<Date>, Option<Date>) {
+        match self {
+            Map::Before2025 => (None, Some(last_old_day())),
+            Map::After2025 => (Some(REORG_2025), None),
+        }
+    }
+}
+
+/// A province or commune code and the days it is valid, inclusive (`None`: unbounded).
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub struct UnitCode {
+    pub level: UnitLevel,
+    pub code: String,
+    pub valid_from: Option<Date>,
+    pub valid_to: Option<Date>,
+}
+
+/// The files of province and commune units, with their level and map.
+const UNIT_CODE_FILES: [(&Source, UnitLevel, Map); 4] = [
+    (&PROVINCES_63, UnitLevel::Province, Map::Before2025),
+    (&COMMUNES_10047, UnitLevel::Commune, Map::Before2025),
+    (&PROVINCES_34, UnitLevel::Province, Map::After2025),
+    (&COMMUNES_3321, UnitLevel::Commune, Map::After2025),
+];
+
+/// Every province and commune code of the embedded data with the days it is valid: the
+/// same units as [`ReferenceData::embedded`] holds, read from the `code` column alone (no
+/// names, lineage or cross-checks), in a millisecond or two rather than the tens a full
+/// build takes. Checking a feed needs only this, at the start of every import.
+pub fn embedded_unit_codes() -> Result<Vec<UnitCode>, ReferenceError> {
+    let mut out = Vec::new();
+    for (src, level, map) in UNIT_CODE_FILES {
+        let (valid_from, valid_to) = map.validity();
+        let mut reader = csv::ReaderBuilder::new().from_reader(src.text.as_bytes());
+        let column = reader
+            .byte_headers()
+            .map_err(|e| located(src, 1, e.to_string()))?
+            .iter()
+            .position(|h| h == b"code")
+            .ok_or_else(|| located(src, 1, "no code column"))?;
+        let mut record = csv::ByteRecord::new();
+        loop {
+            match reader.read_byte_record(&mut record) {
+                Ok(true) => {}
+                Ok(false) => break,
+                Err(e) => {
+                    let line = e.position().map(|p| p.line()).unwrap_or(0);
+                    return Err(located(src, line, e.to_string()));
+                }
+            }
+            let line = record.position().map(|p| p.line()).unwrap_or(0);
+            let code = record
+                .get(column)
+                .and_then(|c| std::str::from_utf8(c).ok())
+                .filter(|c| UnitLevel::of_code(c) == Some(level))
+                .ok_or_else(|| located(src, line, format!("code is not a {level} code")))?;
+            out.push(UnitCode {
+                level,
+                code: code.to_owned(),
+                valid_from,
+                valid_to,
+            });
+        }
+    }
+    Ok(out)
+}
+
 #[derive(Default)]
 struct Builder {
     units: Vec<Unit>,
@@ -308,8 +384,8 @@ impl Builder {
     }
 
     fn build(mut self) -> Result<ReferenceData, ReferenceError> {
-        let old_end = Some(last_old_day());
-        let new_start = Some(REORG_2025);
+        let (_, old_end) = Map::Before2025.validity();
+        let (new_start, _) = Map::After2025.validity();
         let old_key = |level, code: &str| UnitKey {
             level,
             code: code.to_owned(),
@@ -555,6 +631,27 @@ mod tests {
         assert_eq!(d.units_at(UnitLevel::Commune, after).len(), 3_321);
         assert_eq!(d.units_at(UnitLevel::Ministry, date(2025, 2, 28)).len(), 22);
         assert_eq!(d.units_at(UnitLevel::Ministry, date(2025, 3, 1)).len(), 17);
+    }
+
+    /// The lean code list holds exactly the provinces and communes of the full build.
+    #[test]
+    fn unit_codes_are_the_provinces_and_communes_of_the_full_build() {
+        let mut full: Vec<UnitCode> = data()
+            .units
+            .into_iter()
+            .filter(|u| matches!(u.level, UnitLevel::Province | UnitLevel::Commune))
+            .map(|u| UnitCode {
+                level: u.level,
+                code: u.code,
+                valid_from: u.valid_from,
+                valid_to: u.valid_to,
+            })
+            .collect();
+        let mut lean = embedded_unit_codes().expect("the unit files parse");
+        full.sort();
+        lean.sort();
+        assert_eq!(lean.len(), 63 + 10_047 + 34 + 3_321);
+        assert_eq!(lean, full);
     }
 
     #[test]

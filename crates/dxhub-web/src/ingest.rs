@@ -10,7 +10,7 @@ use dxhub_reference::ReferenceData;
 /// 1970-01-01), inclusive. Codes are digits, so each table is indexed by the code's value
 /// (100 province codes, 100,000 commune codes): a check is two array lookups, which
 /// matters at millions of lines per import.
-#[derive(Debug)]
+#[derive(Debug, PartialEq, Eq)]
 pub struct UnitCalendar {
     provinces: Vec<Vec<(i32, i32)>>,
     communes: Vec<Vec<(i32, i32)>>,
@@ -57,30 +57,46 @@ impl UnitCalendar {
     pub fn from_reference(data: &ReferenceData) -> UnitCalendar {
         let mut cal = UnitCalendar::default();
         for u in &data.units {
-            let from = u.valid_from.map(day_number).unwrap_or(i32::MIN);
-            let to = u.valid_to.map(day_number).unwrap_or(i32::MAX);
-            match u.level {
-                UnitLevel::Province => {
-                    if let Some(i) = code_index::<2>(u.code.as_bytes()) {
-                        cal.provinces[i].push((from, to));
-                    }
-                }
-                UnitLevel::Commune => {
-                    if let Some(i) = code_index::<5>(u.code.as_bytes()) {
-                        cal.communes[i].push((from, to));
-                    }
-                }
-                _ => {}
-            }
+            cal.add(u.level, &u.code, u.valid_from, u.valid_to);
         }
         cal
     }
 
-    /// The calendar of the data shipped in the binary.
+    /// Adds the validity of one unit (other levels than province and commune are ignored).
+    fn add(
+        &mut self,
+        level: UnitLevel,
+        code: &str,
+        from: Option<dxhub_core::Date>,
+        to: Option<dxhub_core::Date>,
+    ) {
+        let range = (
+            from.map(day_number).unwrap_or(i32::MIN),
+            to.map(day_number).unwrap_or(i32::MAX),
+        );
+        let slot = match level {
+            UnitLevel::Province => code_index::<2>(code.as_bytes()).map(|i| &mut self.provinces[i]),
+            UnitLevel::Commune => code_index::<5>(code.as_bytes()).map(|i| &mut self.communes[i]),
+            _ => None,
+        };
+        if let Some(ranges) = slot {
+            ranges.push(range);
+        }
+    }
+
+    /// The calendar of the data shipped in the binary, built from its code columns alone
+    /// ([`dxhub_reference::embedded_unit_codes`]): every import builds it before its first
+    /// batch, and the full reference build would take tens of milliseconds.
     pub fn embedded() -> &'static UnitCalendar {
         static CAL: std::sync::OnceLock<UnitCalendar> = std::sync::OnceLock::new();
-        CAL.get_or_init(|| match ReferenceData::embedded() {
-            Ok(d) => UnitCalendar::from_reference(&d),
+        CAL.get_or_init(|| match dxhub_reference::embedded_unit_codes() {
+            Ok(codes) => {
+                let mut cal = UnitCalendar::default();
+                for u in &codes {
+                    cal.add(u.level, &u.code, u.valid_from, u.valid_to);
+                }
+                cal
+            }
             Err(e) => {
                 tracing::error!(error = %e, "embedded reference data is invalid");
                 UnitCalendar::default()
@@ -137,5 +153,20 @@ impl UnitCalendar {
             }
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The calendar built from the code columns is the one the full reference build gives.
+    #[test]
+    fn embedded_calendar_matches_the_full_reference_build() {
+        let full = ReferenceData::embedded().expect("embedded reference data parses");
+        assert_eq!(
+            UnitCalendar::embedded(),
+            &UnitCalendar::from_reference(&full)
+        );
     }
 }
