@@ -238,6 +238,9 @@ fn ingest_in(tx: &rusqlite::Transaction<'_>, batch: &KeyedBatch) -> StoreResult<
     let mut update = tx
         .prepare_cached("UPDATE dossier_blocks SET first_key = ?2, n = ?3, data = ?4 WHERE id = ?1")
         .map_err(db_err)?;
+    let mut update_data = tx
+        .prepare_cached("UPDATE dossier_blocks SET n = ?2, data = ?3 WHERE id = ?1")
+        .map_err(db_err)?;
     let mut resolution = batch.resolution();
     let mut builder = blocks::Builder::new();
     for (block, range) in blocks::group_by_directory(batch, &keys) {
@@ -251,9 +254,16 @@ fn ingest_in(tx: &rusqlite::Transaction<'_>, batch: &KeyedBatch) -> StoreResult<
         let mut new = new.into_iter();
         if let Some(id) = id {
             let first = new.next().expect("a merged block keeps its entries");
-            update
-                .execute(params![id, first.first_key, first.count, first.data])
-                .map_err(db_err)?;
+            let same_key = block.is_some_and(|b| keys[b] == first.first_key.as_slice());
+            if same_key {
+                update_data
+                    .execute(params![id, first.count, first.data])
+                    .map_err(db_err)?;
+            } else {
+                update
+                    .execute(params![id, first.first_key, first.count, first.data])
+                    .map_err(db_err)?;
+            }
         }
         put_blocks(tx, new.collect())?;
     }
