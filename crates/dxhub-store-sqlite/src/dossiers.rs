@@ -10,8 +10,8 @@
 use async_trait::async_trait;
 use dxhub_ingest::services::ServiceCounts;
 use dxhub_ingest::{
-    Channel, CommuneCode, Delta, DossierSnapshot, IndicatorRow, KeyedBatch, ProvinceCode, ShortStr,
-    Status, blocks, codec,
+    Channel, CommuneCode, Delta, DossierSnapshot, IndicatorRow, KeyedBatch, ProvinceCode,
+    Resolution, ShortStr, Status, blocks, codec,
 };
 use dxhub_store::{
     DossierStore, GroupedRow, Grouping, IndicatorQuery, IngestCounts, PeriodKind, StoreError,
@@ -241,35 +241,92 @@ fn ingest_in(tx: &rusqlite::Transaction<'_>, batch: &KeyedBatch) -> StoreResult<
     let mut update_data = tx
         .prepare_cached("UPDATE dossier_blocks SET n = ?2, data = ?3 WHERE id = ?1")
         .map_err(db_err)?;
-    let mut resolution = batch.resolution();
-    let mut builder = blocks::Builder::new();
-    for (block, range) in blocks::group_by_directory(batch, &keys) {
-        let id = block.map(|b| ids[b]);
-        let old: Option<Vec<u8>> = match id {
-            Some(id) => Some(get.query_row([id], |r| r.get(0)).map_err(db_err)?),
-            None => None,
-        };
-        let merged = blocks::merge(batch, range, old.as_deref(), &mut resolution, &mut builder)?;
-        let Some(new) = merged else { continue };
-        let mut new = new.into_iter();
-        if let Some(id) = id {
-            let first = new.next().expect("a merged block keeps its entries");
-            let same_key = block.is_some_and(|b| keys[b] == first.first_key.as_slice());
-            if same_key {
-                update_data
-                    .execute(params![id, first.count, first.data])
-                    .map_err(db_err)?;
-            } else {
-                update
-                    .execute(params![id, first.first_key, first.count, first.data])
-                    .map_err(db_err)?;
+    // A merging thread merges each block while this one reads the next and writes the
+    // ones merged before: the database work and the merging overlap (SQLite's connection
+    // stays on this thread). At most `MERGE_WINDOW` blocks are in flight.
+    let groups = blocks::group_by_directory(batch, &keys);
+    let (to_merge, merge_rx) = std::sync::mpsc::channel::<Job>();
+    let (merged_tx, merged_rx) = std::sync::mpsc::channel::<Merged>();
+    let resolution = std::thread::scope(|scope| -> StoreResult<Resolution> {
+        let merger = scope.spawn(move || {
+            let mut resolution = batch.resolution();
+            let mut builder = blocks::Builder::new();
+            for (block, old, range) in merge_rx {
+                let merged =
+                    blocks::merge(batch, range, old.as_deref(), &mut resolution, &mut builder);
+                let failed = merged.is_err();
+                if merged_tx.send(merged.map(|m| (block, m))).is_err() || failed {
+                    break;
+                }
             }
-        }
-        put_blocks(tx, new.collect())?;
-    }
+            resolution
+        });
+        let mut write = |merged: Merged| -> StoreResult<()> {
+            let (block, new) = merged?;
+            let Some(new) = new else { return Ok(()) };
+            let mut new = new.into_iter();
+            if let Some(b) = block {
+                let first = new.next().expect("a merged block keeps its entries");
+                if keys[b] == first.first_key.as_slice() {
+                    update_data
+                        .execute(params![ids[b], first.count, first.data])
+                        .map_err(db_err)?;
+                } else {
+                    update
+                        .execute(params![ids[b], first.first_key, first.count, first.data])
+                        .map_err(db_err)?;
+                }
+            }
+            put_blocks(tx, new.collect())
+        };
+        let mut in_flight = 0usize;
+        let work = || -> StoreResult<()> {
+            for (block, range) in groups {
+                let old: Option<Vec<u8>> = match block {
+                    Some(b) => Some(get.query_row([ids[b]], |r| r.get(0)).map_err(db_err)?),
+                    None => None,
+                };
+                if to_merge.send((block, old, range)).is_err() {
+                    break; // the merger stopped: its error is in `merged_rx`
+                }
+                in_flight += 1;
+                while let Ok(m) = merged_rx.try_recv() {
+                    in_flight -= 1;
+                    write(m)?;
+                }
+                while in_flight >= MERGE_WINDOW {
+                    let Ok(m) = merged_rx.recv() else { break };
+                    in_flight -= 1;
+                    write(m)?;
+                }
+            }
+            drop(to_merge);
+            for m in merged_rx.iter() {
+                write(m)?;
+            }
+            Ok(())
+        };
+        let done = work();
+        // On an error here the merger ends once `to_merge` is dropped (by `work`'s end).
+        let resolution = merger
+            .join()
+            .map_err(|_| StoreError::Database("the merging thread panicked".into()))?;
+        done.map(|()| resolution)
+    })?;
     apply_delta(tx, &resolution.delta)?;
     Ok(IngestCounts::per_part(&resolution))
 }
+
+/// Blocks read but not yet merged and written, at most: bounds the memory a large batch
+/// holds while the merging thread works.
+const MERGE_WINDOW: usize = 256;
+
+/// A block for the merging thread: its index in the directory (`None` for keys before
+/// every block), its stored bytes, and the batch's finals that fall in it.
+type Job = (Option<usize>, Option<Vec<u8>>, std::ops::Range<usize>);
+
+/// A merged block: its index in the directory and its new blocks (`None` if unchanged).
+type Merged = Result<(Option<usize>, Option<Vec<blocks::Block>>), blocks::BlockError>;
 
 /// Adds a batch's indicator change to `ps_cells` and `ps_cell_services`.
 fn apply_delta(tx: &rusqlite::Transaction<'_>, delta: &Delta) -> StoreResult<()> {
