@@ -12,16 +12,52 @@ use dxhub_reference::ReferenceData;
 /// matters at millions of lines per import.
 #[derive(Debug, PartialEq, Eq)]
 pub struct UnitCalendar {
-    provinces: Vec<Vec<(i32, i32)>>,
-    communes: Vec<Vec<(i32, i32)>>,
+    provinces: CodeTable,
+    communes: CodeTable,
 }
 
 impl Default for UnitCalendar {
     fn default() -> Self {
         UnitCalendar {
-            provinces: vec![Vec::new(); 100],
-            communes: vec![Vec::new(); 100_000],
+            provinces: CodeTable::new(100, Vec::new()),
+            communes: CodeTable::new(100_000, Vec::new()),
         }
+    }
+}
+
+/// The ranges of codes `0..n` in one flat array: those of code `i` are
+/// `ranges[start[i]..start[i + 1]]`. Two small arrays (400 KB of offsets for the communes)
+/// rather than a vector per code, so the lookups of millions of lines stay in cache.
+#[derive(Debug, PartialEq, Eq)]
+struct CodeTable {
+    start: Vec<u32>,
+    ranges: Vec<(i32, i32)>,
+}
+
+impl CodeTable {
+    /// The table of `(code, range)` entries (codes below `n`), each code's ranges in the
+    /// order given.
+    fn new(n: usize, mut entries: Vec<(usize, (i32, i32))>) -> CodeTable {
+        entries.sort_by_key(|(code, _)| *code);
+        let mut start = Vec::with_capacity(n + 1);
+        let mut at = 0;
+        for code in 0..=n {
+            while at < entries.len() && entries[at].0 < code {
+                at += 1;
+            }
+            start.push(at as u32);
+        }
+        CodeTable {
+            start,
+            ranges: entries.into_iter().map(|(_, r)| r).collect(),
+        }
+    }
+
+    /// The ranges of a code in the table; `None` for a code no unit ever had.
+    fn ranges_of<const N: usize>(&self, code: &[u8]) -> Option<&[(i32, i32)]> {
+        let i = code_index::<N>(code)?;
+        let (from, to) = (*self.start.get(i)?, *self.start.get(i + 1)?);
+        (from < to).then(|| &self.ranges[from as usize..to as usize])
     }
 }
 
@@ -33,35 +69,23 @@ fn code_index<const N: usize>(code: &[u8]) -> Option<usize> {
     Some(code.iter().fold(0, |n, &d| n * 10 + usize::from(d - b'0')))
 }
 
-/// The ranges of a code in a table; `None` for a code no unit ever had.
-fn ranges_of<'a, const N: usize>(
-    table: &'a [Vec<(i32, i32)>],
-    code: &[u8],
-) -> Option<&'a Vec<(i32, i32)>> {
-    code_index::<N>(code)
-        .and_then(|i| table.get(i))
-        .filter(|rs| !rs.is_empty())
-}
-
 fn day_number(d: jiff::civil::Date) -> i32 {
     let epoch = jiff::civil::date(1970, 1, 1);
     (d - epoch).get_days()
 }
 
-fn ranges_cover(ranges: Option<&Vec<(i32, i32)>>, day: i32) -> Option<bool> {
+fn ranges_cover(ranges: Option<&[(i32, i32)]>, day: i32) -> Option<bool> {
     ranges.map(|rs| rs.iter().any(|(a, b)| *a <= day && day <= *b))
 }
 
-impl UnitCalendar {
-    /// Builds the calendar from reference data.
-    pub fn from_reference(data: &ReferenceData) -> UnitCalendar {
-        let mut cal = UnitCalendar::default();
-        for u in &data.units {
-            cal.add(u.level, &u.code, u.valid_from, u.valid_to);
-        }
-        cal
-    }
+/// Collects units' validity for a [`UnitCalendar`].
+#[derive(Default)]
+struct CalendarBuilder {
+    provinces: Vec<(usize, (i32, i32))>,
+    communes: Vec<(usize, (i32, i32))>,
+}
 
+impl CalendarBuilder {
     /// Adds the validity of one unit (other levels than province and commune are ignored).
     fn add(
         &mut self,
@@ -74,14 +98,37 @@ impl UnitCalendar {
             from.map(day_number).unwrap_or(i32::MIN),
             to.map(day_number).unwrap_or(i32::MAX),
         );
-        let slot = match level {
-            UnitLevel::Province => code_index::<2>(code.as_bytes()).map(|i| &mut self.provinces[i]),
-            UnitLevel::Commune => code_index::<5>(code.as_bytes()).map(|i| &mut self.communes[i]),
-            _ => None,
-        };
-        if let Some(ranges) = slot {
-            ranges.push(range);
+        match level {
+            UnitLevel::Province => {
+                if let Some(i) = code_index::<2>(code.as_bytes()) {
+                    self.provinces.push((i, range));
+                }
+            }
+            UnitLevel::Commune => {
+                if let Some(i) = code_index::<5>(code.as_bytes()) {
+                    self.communes.push((i, range));
+                }
+            }
+            _ => {}
         }
+    }
+
+    fn finish(self) -> UnitCalendar {
+        UnitCalendar {
+            provinces: CodeTable::new(100, self.provinces),
+            communes: CodeTable::new(100_000, self.communes),
+        }
+    }
+}
+
+impl UnitCalendar {
+    /// Builds the calendar from reference data.
+    pub fn from_reference(data: &ReferenceData) -> UnitCalendar {
+        let mut cal = CalendarBuilder::default();
+        for u in &data.units {
+            cal.add(u.level, &u.code, u.valid_from, u.valid_to);
+        }
+        cal.finish()
     }
 
     /// The calendar of the data shipped in the binary, built from its code columns alone
@@ -91,11 +138,11 @@ impl UnitCalendar {
         static CAL: std::sync::OnceLock<UnitCalendar> = std::sync::OnceLock::new();
         CAL.get_or_init(|| match dxhub_reference::embedded_unit_codes() {
             Ok(codes) => {
-                let mut cal = UnitCalendar::default();
+                let mut cal = CalendarBuilder::default();
                 for u in &codes {
                     cal.add(u.level, &u.code, u.valid_from, u.valid_to);
                 }
-                cal
+                cal.finish()
             }
             Err(e) => {
                 tracing::error!(error = %e, "embedded reference data is invalid");
@@ -114,7 +161,7 @@ impl UnitCalendar {
                 .date()
         };
         match ranges_cover(
-            ranges_of::<2>(&self.provinces, s.province_code.as_bytes()),
+            self.provinces.ranges_of::<2>(s.province_code.as_bytes()),
             day,
         ) {
             Some(true) => {}
@@ -136,7 +183,7 @@ impl UnitCalendar {
             }
         }
         if let Some(c) = &s.commune_code {
-            match ranges_cover(ranges_of::<5>(&self.communes, c.as_bytes()), day) {
+            match ranges_cover(self.communes.ranges_of::<5>(c.as_bytes()), day) {
                 Some(true) => {}
                 Some(false) => {
                     return Err((
@@ -159,6 +206,54 @@ impl UnitCalendar {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn snapshot(province: &str, commune: &str, received: &str) -> DossierSnapshot {
+        let text = format!(
+            "dossier_id,source,version,service_code,province_code,commune_code,channel,end_to_end,status,received_at,due_at,completed_at,fee_vnd,paid_online\n\
+             D1,dvcqg,1,1.000001,{province},{commune},online,true,received,{received},,,0,false\n"
+        );
+        let (mut v, rejected, _) =
+            dxhub_ingest::parse_all(text.as_bytes(), dxhub_ingest::Format::Csv).expect("parses");
+        assert!(rejected.is_empty(), "{rejected:?}");
+        v.pop().expect("one snapshot")
+    }
+
+    /// Codes are checked against the day received in Viet Nam: 24 is a province on both
+    /// maps, 00001 a commune of the old map only, 11948 one of the new map only, and 00004
+    /// a commune on both (two different communes).
+    #[test]
+    fn codes_are_valid_on_their_maps_days_only() {
+        let cal = UnitCalendar::embedded();
+        let field = |p, c, at| cal.check(&snapshot(p, c, at)).map_err(|(f, _)| f);
+        assert_eq!(field("24", "", "2025-06-30T23:59:59+07:00"), Ok(()));
+        assert_eq!(field("24", "", "2025-07-01T00:00:00+07:00"), Ok(()));
+        assert_eq!(field("01", "00001", "2025-06-30T23:59:59+07:00"), Ok(()));
+        // 2025-06-30T17:00Z is already 1 July in Viet Nam.
+        assert_eq!(
+            field("01", "00001", "2025-06-30T17:00:00Z"),
+            Err("commune_code")
+        );
+        assert_eq!(field("01", "00004", "2025-06-30T16:59:59Z"), Ok(()));
+        assert_eq!(field("01", "00004", "2025-06-30T17:00:00Z"), Ok(()));
+        assert_eq!(field("31", "11948", "2025-06-30T17:00:00Z"), Ok(()));
+        assert_eq!(
+            field("31", "11948", "2025-06-30T16:59:59Z"),
+            Err("commune_code")
+        );
+        assert_eq!(
+            field("99", "", "2025-07-01T00:00:00+07:00"),
+            Err("province_code")
+        );
+        // Hà Giang (02) merged into Tuyên Quang: no province 02 after the reorganisation.
+        assert_eq!(
+            field("02", "", "2025-07-01T00:00:00+07:00"),
+            Err("province_code")
+        );
+        assert_eq!(
+            field("01", "99999", "2025-07-01T00:00:00+07:00"),
+            Err("commune_code")
+        );
+    }
 
     /// The calendar built from the code columns is the one the full reference build gives.
     #[test]
