@@ -25,9 +25,10 @@ use crate::codec::{self, Cursor, put_varint};
 
 const FORMAT: u8 = 1;
 
-/// A block longer than this is split when rewritten: blocks of 768 to 1,536 bytes pack two
-/// to five to a 4 KiB database page (larger ones would leave much of their page empty),
-/// and a batch that changes a few dossiers of a block rewrites little else.
+/// A block longer than this is split when rewritten: blocks of 768 to 1,536 bytes pack
+/// five to ten to an 8 KiB database page (two to five to a 4 KiB one; larger blocks would
+/// leave much of a small page empty), and a batch that changes a few dossiers of a block
+/// rewrites little else.
 pub const MAX_BLOCK_BYTES: usize = 1536;
 
 /// The size the pieces of a split block aim at, leaving room for a few more dossiers to

@@ -88,10 +88,26 @@ fn to_i64(v: u64, what: &str) -> StoreResult<i64> {
 /// Per-connection settings for ingestion (durability is unchanged: WAL with
 /// `synchronous = NORMAL`, set when the connection opens, so a committed batch survives
 /// the process being killed): a 192 MiB page cache, in-memory temporary storage, and a
-/// checkpoint once the WAL holds 256 MiB rather than after every batch (a page that
-/// several batches change is then copied into the database once, and fsyncs are rarer).
-const BULK_PRAGMAS: &str = "PRAGMA cache_size = -196608; PRAGMA temp_store = MEMORY; \
-     PRAGMA wal_autocheckpoint = 65536;";
+/// checkpoint once the WAL holds [`CHECKPOINT_BYTES`] rather than after every batch.
+const BULK_PRAGMAS: &str = "PRAGMA cache_size = -196608; PRAGMA temp_store = MEMORY;";
+
+/// WAL size at which an ingesting connection checkpoints (`wal_autocheckpoint` counts
+/// pages, whose size depends on the database): a page that several batches change is then
+/// copied into the database once, and fsyncs are rarer.
+const CHECKPOINT_BYTES: i64 = 256 << 20;
+
+/// Applies [`BULK_PRAGMAS`] and the checkpoint interval to an ingesting connection.
+fn bulk_settings(c: &rusqlite::Connection) -> StoreResult<()> {
+    c.execute_batch(BULK_PRAGMAS).map_err(db_err)?;
+    let page: i64 = c
+        .query_row("PRAGMA page_size", [], |r| r.get(0))
+        .map_err(db_err)?;
+    c.execute_batch(&format!(
+        "PRAGMA wal_autocheckpoint = {}",
+        CHECKPOINT_BYTES / page.max(512)
+    ))
+    .map_err(db_err)
+}
 
 /// Moves the snapshots of the V3 text table `dossiers` into `dossier_snapshots`, once:
 /// on the first ingest after the V12 migration (a no-op query afterwards).
@@ -403,7 +419,7 @@ impl DossierStore for SqliteStore {
         }
         self.with_conn(move |c| {
             // A large page cache for this connection: a batch touches many pages.
-            c.execute_batch(BULK_PRAGMAS).map_err(db_err)?;
+            bulk_settings(c)?;
             let tx = c
                 .transaction_with_behavior(TransactionBehavior::Immediate)
                 .map_err(db_err)?;
