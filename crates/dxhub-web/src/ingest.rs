@@ -12,36 +12,34 @@ use dxhub_reference::ReferenceData;
 /// matters at millions of lines per import.
 #[derive(Debug, PartialEq, Eq)]
 pub struct UnitCalendar {
-    provinces: CodeTable,
-    communes: CodeTable,
+    provinces: CodeTable<2>,
+    communes: CodeTable<5>,
 }
 
 impl Default for UnitCalendar {
     fn default() -> Self {
-        UnitCalendar {
-            provinces: CodeTable::new(100, Vec::new()),
-            communes: CodeTable::new(100_000, Vec::new()),
-        }
+        CalendarBuilder::default().finish()
     }
 }
 
-/// The ranges of codes `0..n` in one flat array: those of code `i` are
-/// `ranges[start[i]..start[i + 1]]`. Two small arrays (400 KB of offsets for the communes)
-/// rather than a vector per code, so the lookups of millions of lines stay in cache.
+/// The ranges of the codes of `N` digits in one flat array: those of the code of value `i`
+/// are `ranges[start[i]..start[i + 1]]`. Two small arrays (400 KB of offsets for the
+/// communes) rather than a vector per code, so the lookups of millions of lines stay in
+/// cache.
 #[derive(Debug, PartialEq, Eq)]
-struct CodeTable {
+struct CodeTable<const N: usize> {
     start: Vec<u32>,
     ranges: Vec<(i32, i32)>,
 }
 
-impl CodeTable {
-    /// The table of `(code, range)` entries (codes below `n`), each code's ranges in the
-    /// order given.
-    fn new(n: usize, mut entries: Vec<(usize, (i32, i32))>) -> CodeTable {
+impl<const N: usize> CodeTable<N> {
+    /// The table of `(code, range)` entries, each code's ranges in the order given.
+    fn new(mut entries: Vec<(usize, (i32, i32))>) -> Self {
         entries.sort_by_key(|(code, _)| *code);
-        let mut start = Vec::with_capacity(n + 1);
+        let codes = 10usize.pow(N as u32);
+        let mut start = Vec::with_capacity(codes + 1);
         let mut at = 0;
-        for code in 0..=n {
+        for code in 0..=codes {
             while at < entries.len() && entries[at].0 < code {
                 at += 1;
             }
@@ -54,7 +52,7 @@ impl CodeTable {
     }
 
     /// The ranges of a code in the table; `None` for a code no unit ever had.
-    fn ranges_of<const N: usize>(&self, code: &[u8]) -> Option<&[(i32, i32)]> {
+    fn ranges_of(&self, code: &[u8]) -> Option<&[(i32, i32)]> {
         let i = code_index::<N>(code)?;
         let (from, to) = (*self.start.get(i)?, *self.start.get(i + 1)?);
         (from < to).then(|| &self.ranges[from as usize..to as usize])
@@ -115,8 +113,8 @@ impl CalendarBuilder {
 
     fn finish(self) -> UnitCalendar {
         UnitCalendar {
-            provinces: CodeTable::new(100, self.provinces),
-            communes: CodeTable::new(100_000, self.communes),
+            provinces: CodeTable::new(self.provinces),
+            communes: CodeTable::new(self.communes),
         }
     }
 }
@@ -160,10 +158,7 @@ impl UnitCalendar {
                 .to_zoned(jiff::tz::TimeZone::fixed(jiff::tz::Offset::constant(7)))
                 .date()
         };
-        match ranges_cover(
-            self.provinces.ranges_of::<2>(s.province_code.as_bytes()),
-            day,
-        ) {
+        match ranges_cover(self.provinces.ranges_of(s.province_code.as_bytes()), day) {
             Some(true) => {}
             Some(false) => {
                 return Err((
@@ -183,7 +178,7 @@ impl UnitCalendar {
             }
         }
         if let Some(c) = &s.commune_code {
-            match ranges_cover(self.communes.ranges_of::<5>(c.as_bytes()), day) {
+            match ranges_cover(self.communes.ranges_of(c.as_bytes()), day) {
                 Some(true) => {}
                 Some(false) => {
                     return Err((
