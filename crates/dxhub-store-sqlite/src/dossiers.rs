@@ -418,7 +418,7 @@ impl DossierStore for SqliteStore {
             return Ok(vec![IngestCounts::default(); batch.parts()]);
         }
         self.with_conn(move |c| {
-            // A large page cache for this connection: a batch touches many pages.
+            // A large page cache (a batch touches many pages) and the checkpoint interval.
             bulk_settings(c)?;
             let tx = c
                 .transaction_with_behavior(TransactionBehavior::Immediate)

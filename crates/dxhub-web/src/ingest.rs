@@ -119,14 +119,32 @@ impl CalendarBuilder {
     }
 }
 
+/// A unit's level, code and validity (`None`: unbounded), as a calendar needs them.
+type UnitValidity<'a> = (
+    UnitLevel,
+    &'a str,
+    Option<dxhub_core::Date>,
+    Option<dxhub_core::Date>,
+);
+
 impl UnitCalendar {
-    /// Builds the calendar from reference data.
-    pub fn from_reference(data: &ReferenceData) -> UnitCalendar {
+    /// Builds the calendar from units' validity (other levels than province and commune
+    /// are ignored).
+    fn of_units<'a>(units: impl IntoIterator<Item = UnitValidity<'a>>) -> UnitCalendar {
         let mut cal = CalendarBuilder::default();
-        for u in &data.units {
-            cal.add(u.level, &u.code, u.valid_from, u.valid_to);
+        for (level, code, from, to) in units {
+            cal.add(level, code, from, to);
         }
         cal.finish()
+    }
+
+    /// Builds the calendar from reference data.
+    pub fn from_reference(data: &ReferenceData) -> UnitCalendar {
+        UnitCalendar::of_units(
+            data.units
+                .iter()
+                .map(|u| (u.level, u.code.as_str(), u.valid_from, u.valid_to)),
+        )
     }
 
     /// The calendar of the data shipped in the binary, built from its code columns alone
@@ -135,13 +153,11 @@ impl UnitCalendar {
     pub fn embedded() -> &'static UnitCalendar {
         static CAL: std::sync::OnceLock<UnitCalendar> = std::sync::OnceLock::new();
         CAL.get_or_init(|| match dxhub_reference::embedded_unit_codes() {
-            Ok(codes) => {
-                let mut cal = CalendarBuilder::default();
-                for u in &codes {
-                    cal.add(u.level, &u.code, u.valid_from, u.valid_to);
-                }
-                cal.finish()
-            }
+            Ok(codes) => UnitCalendar::of_units(
+                codes
+                    .iter()
+                    .map(|u| (u.level, u.code.as_str(), u.valid_from, u.valid_to)),
+            ),
             Err(e) => {
                 tracing::error!(error = %e, "embedded reference data is invalid");
                 UnitCalendar::default()
