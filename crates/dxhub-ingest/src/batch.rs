@@ -17,6 +17,8 @@
 //!
 //! [`Delta`]: crate::indicators::Delta
 
+use std::cmp::Ordering;
+
 use crate::codec;
 use crate::indicators::{Contribution, Delta};
 use crate::snapshot::DossierSnapshot;
@@ -179,14 +181,15 @@ impl KeyedBatch {
 /// Builds a [`KeyedBatch`] from lines pushed in arrival order. Each line's key and
 /// encoded fields go to two byte arenas as it comes (the snapshot can be dropped at once),
 /// with the first 32 bytes of its key as four big-endian words; [`BatchBuilder::finish`]
-/// sorts the lines by key (then arrival), walks each key's run of lines to find its records
-/// and newest line, and copies each final once. Sorting the lines costs about what sorting
-/// the finals alone would, and needs no hash table (whose probes miss the cache on every
-/// line). The buffers are kept for the next batch.
+/// sorts the lines by key (then arrival), walks each
+/// key's run of lines to find its records and newest line, and copies each final once.
+/// Sorting the lines costs about what sorting the finals alone would, and needs no hash
+/// table (whose probes miss the cache on every line). The buffers are kept for the next
+/// batch.
 #[derive(Default)]
 pub struct BatchBuilder {
-    /// Per line: its key's prefix (see `key_prefix`) and its arrival number.
-    order: Vec<([u64; 4], u32)>,
+    /// Per line, in arrival order until sorted: see [`Line`].
+    order: Vec<Line>,
     /// Per line: the end of its key in `keys`.
     key_end: Vec<u32>,
     keys: Vec<u8>,
@@ -194,10 +197,26 @@ pub struct BatchBuilder {
     field_end: Vec<u32>,
     fields: Vec<u8>,
     version: Vec<u64>,
-    /// Per line: its part.
-    part: Vec<u32>,
     /// The part lines pushed now belong to.
     current_part: u32,
+}
+
+/// What sorting a line needs, and what the walk after it reads most: its key's prefix
+/// (see [`key_prefix`]), its arrival number and its part. (The part fills what would be
+/// padding.)
+#[derive(Clone, Copy)]
+struct Line {
+    prefix: [u64; 4],
+    line: u32,
+    part: u32,
+}
+
+impl Line {
+    /// Whether the key is shorter than the prefix (its last byte is then 0): equal
+    /// prefixes are then equal keys, and the key is the prefix without its trailing 0s.
+    fn short(&self) -> bool {
+        self.prefix[3] & 0xff == 0
+    }
 }
 
 impl BatchBuilder {
@@ -238,30 +257,32 @@ impl BatchBuilder {
             k <= u32::MAX as usize && f <= u32::MAX as usize,
             "a batch's keys and fields stay under 4 GiB"
         );
-        self.order.push((key_prefix(&self.keys[start..]), line));
+        self.order.push(Line {
+            prefix: key_prefix(&self.keys[start..]),
+            line,
+            part: self.current_part,
+        });
         self.key_end.push(k as u32);
         self.field_end.push(f as u32);
         self.version.push(s.version);
-        self.part.push(self.current_part);
     }
 
     /// The batch of the lines pushed so far, sorted by key; the builder is then empty (its
     /// buffers keep their capacity).
     pub fn finish(&mut self) -> KeyedBatch {
         let mut order = std::mem::take(&mut self.order);
-        // By key, then arrival. Equal prefixes are equal keys when the keys are shorter
-        // than the prefix (its last byte is then 0); otherwise the full keys decide.
-        let short = |p: &[u64; 4]| p[3] & 0xff == 0;
-        order.sort_unstable_by(|(pa, a), (pb, b)| {
-            pa.cmp(pb)
+        // By key, then arrival: equal prefixes of long keys are told apart by the keys.
+        order.sort_unstable_by(|a, b| {
+            a.prefix
+                .cmp(&b.prefix)
                 .then_with(|| {
-                    if short(pa) {
-                        std::cmp::Ordering::Equal
+                    if a.short() {
+                        Ordering::Equal
                     } else {
-                        self.key(*a as usize).cmp(self.key(*b as usize))
+                        self.key(a.line as usize).cmp(self.key(b.line as usize))
                     }
                 })
-                .then(a.cmp(b))
+                .then(a.line.cmp(&b.line))
         });
         // Capacities for every line being a final: an upper bound (memory a batch does not
         // use is never touched), so the buffers never grow by copying.
@@ -279,36 +300,47 @@ impl BatchBuilder {
         };
         let mut at = 0;
         while at < order.len() {
-            let (first_prefix, first) = order[at];
-            let key = self.key(first as usize);
+            let first = order[at];
+            let short = first.short();
             let mut end = at + 1;
             while end < order.len()
-                && order[end].0 == first_prefix
-                && (short(&first_prefix) || self.key(order[end].1 as usize) == key)
+                && order[end].prefix == first.prefix
+                && (short || self.key(order[end].line as usize) == self.key(first.line as usize))
             {
                 end += 1;
             }
             // The key's lines in arrival order: a record is above every earlier line.
             out.record_start.push(out.records.len() as u32);
-            let mut newest = first as usize;
-            out.records.push(self.version[newest]);
-            out.record_parts.push(self.part[newest]);
-            for &(_, line) in &order[at + 1..end] {
-                let line = line as usize;
-                let v = self.version[line];
-                if v > self.version[newest] {
+            let mut newest = first.line as usize;
+            let mut version = self.version[newest];
+            out.records.push(version);
+            out.record_parts.push(first.part);
+            for l in &order[at + 1..end] {
+                let v = self.version[l.line as usize];
+                if v > version {
                     out.records.push(v);
-                    out.record_parts.push(self.part[line]);
-                    newest = line;
+                    out.record_parts.push(l.part);
+                    newest = l.line as usize;
+                    version = v;
                 } else {
-                    out.stale_parts[self.part[line] as usize] += 1;
+                    out.stale_parts[l.part as usize] += 1;
                 }
             }
-            out.keys.extend_from_slice(key);
+            if short {
+                // The key is in the prefix: no read of the key arena.
+                let mut bytes = [0u8; 32];
+                for (w, word) in first.prefix.iter().enumerate() {
+                    bytes[w * 8..w * 8 + 8].copy_from_slice(&word.to_be_bytes());
+                }
+                let len = 32 - bytes.iter().rev().take_while(|&&b| b == 0).count();
+                out.keys.extend_from_slice(&bytes[..len]);
+            } else {
+                out.keys.extend_from_slice(self.key(first.line as usize));
+            }
             out.fields.extend_from_slice(self.field_bytes(newest));
             out.key_end.push(out.keys.len() as u32);
             out.field_end.push(out.fields.len() as u32);
-            out.versions.push(self.version[newest]);
+            out.versions.push(version);
             at = end;
         }
         out.record_start.push(out.records.len() as u32);
@@ -319,7 +351,6 @@ impl BatchBuilder {
         self.field_end.clear();
         self.fields.clear();
         self.version.clear();
-        self.part.clear();
         self.current_part = 0;
         out
     }
@@ -378,6 +409,27 @@ mod tests {
         assert_eq!(keys, [(format!("{long}1"), 2), (format!("{long}2"), 1)]);
         assert_eq!(kb.lines(), 4);
         assert_eq!(kb.resolution().stale(), 1);
+    }
+
+    #[test]
+    fn keys_around_the_prefix_length_come_out_whole() {
+        // "dvcqg" and its 0 byte take 6 of the prefix's 32 bytes: ids of 24 to 28 bytes
+        // make keys of 30 to 34 bytes, short (taken from the prefix) and long.
+        let ids: Vec<String> = (24..=28).map(|n| "7".repeat(n)).collect();
+        let batch: Vec<DossierSnapshot> = ids.iter().rev().map(|id| snap(id, 1)).collect();
+        let kb = KeyedBatch::new(batch);
+        let keys: Vec<Vec<u8>> = (0..kb.len()).map(|i| kb.key(i).to_vec()).collect();
+        let expected: Vec<Vec<u8>> = ids
+            .iter()
+            .map(|id| {
+                let mut k = Vec::new();
+                crate::blocks::key_of("dvcqg", id, &mut k);
+                k
+            })
+            .collect();
+        assert_eq!(keys, expected);
+        assert_eq!(kb.key(1).len(), 31);
+        assert_eq!(kb.key(2).len(), 32);
     }
 
     #[test]
