@@ -51,7 +51,9 @@ pub use crate::indicators::{
 };
 pub use crate::latest::{Latest, LiveIndicators};
 pub use crate::ndjson::NdjsonReader;
-pub use crate::parallel::{ParallelSummary, ParsedBatch, parse_parallel};
+pub use crate::parallel::{
+    ParallelSummary, ParsedBatch, Spares, parse_parallel, parse_parallel_with,
+};
 pub use crate::snapshot::{
     Channel, CommuneCode, DigitCode, DossierSnapshot, ProvinceCode, ShortStr, Status,
 };

@@ -41,6 +41,49 @@ pub struct ParsedBatch {
     pub rejections: Vec<Rejection>,
 }
 
+/// Emptied [`ParsedBatch`]es that a consumer of [`parse_parallel_with`] gives back
+/// ([`Spares::give`]) for the workers to fill again. A long parse then allocates its
+/// buffers a few times rather than once per chunk: fresh memory is faulted in and zeroed
+/// by the kernel, and memory freed on another thread than the one that allocated it is
+/// not reused at once by the allocator.
+#[derive(Clone, Debug, Default)]
+pub struct Spares(Arc<Mutex<Vec<ParsedBatch>>>);
+
+/// Spare batches kept at most (a few more than the chunks in flight).
+const MAX_SPARES: usize = 16;
+
+impl Spares {
+    pub fn new() -> Spares {
+        Spares::default()
+    }
+
+    /// Takes back a batch the consumer is done with (its contents are dropped, its
+    /// buffers kept).
+    pub fn give(&self, mut b: ParsedBatch) {
+        b.snapshots.clear();
+        b.snapshot_lines.clear();
+        b.rejections.clear();
+        if let Ok(mut spares) = self.0.lock()
+            && spares.len() < MAX_SPARES
+        {
+            spares.push(b);
+        }
+    }
+
+    /// An empty batch: a spare if there is one.
+    fn take(&self, first_line: u64) -> ParsedBatch {
+        let mut b = self
+            .0
+            .lock()
+            .ok()
+            .and_then(|mut spares| spares.pop())
+            .unwrap_or_default();
+        b.first_line = first_line;
+        b.lines = 0;
+        b
+    }
+}
+
 impl ParsedBatch {
     fn push(&mut self, s: DossierSnapshot, line: u64) {
         self.snapshots.push(s);
@@ -114,11 +157,8 @@ enum LineParser {
 }
 
 impl LineParser {
-    fn parse_chunk(&mut self, chunk: &Chunk) -> ParsedBatch {
-        let mut out = ParsedBatch {
-            first_line: chunk.first_line,
-            ..ParsedBatch::default()
-        };
+    /// Parses `chunk` into `out` (empty).
+    fn parse_chunk(&mut self, chunk: &Chunk, mut out: ParsedBatch) -> ParsedBatch {
         let mut line = chunk.first_line - 1;
         let data = &chunk.data[..];
         let mut pos = 0usize;
@@ -201,6 +241,22 @@ pub fn parse_parallel<R, F>(
     reader: R,
     format: Format,
     threads: usize,
+    sink: F,
+) -> Result<ParallelSummary, IngestError>
+where
+    R: Read,
+    F: FnMut(ParsedBatch),
+{
+    parse_parallel_with(reader, format, threads, &Spares::new(), sink)
+}
+
+/// [`parse_parallel`], with the workers filling the batches the consumer gives back to
+/// `spares` (when it has one) rather than new ones.
+pub fn parse_parallel_with<R, F>(
+    reader: R,
+    format: Format,
+    threads: usize,
+    spares: &Spares,
     mut sink: F,
 ) -> Result<ParallelSummary, IngestError>
 where
@@ -234,8 +290,9 @@ where
                 loop {
                     let job = job_rx.lock().expect("job queue").recv();
                     let Ok((seq, chunk)) = job else { break };
+                    let out = spares.take(chunk.first_line);
                     if done_tx
-                        .send(Done::Batch(seq, parser.parse_chunk(&chunk)))
+                        .send(Done::Batch(seq, parser.parse_chunk(&chunk, out)))
                         .is_err()
                     {
                         break;

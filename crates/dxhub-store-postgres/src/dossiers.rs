@@ -16,6 +16,8 @@
 //! statement's snapshot predates the wait.) Locking per dossier key, in a fixed order, so
 //! that batches over disjoint dossiers run side by side, is an optimisation for later.
 
+use std::sync::Arc;
+
 use async_trait::async_trait;
 use dxhub_ingest::services::ServiceCounts;
 use dxhub_ingest::{
@@ -383,7 +385,7 @@ async fn merge_blocks(
 
 #[async_trait]
 impl DossierStore for PostgresStore {
-    async fn ingest_parts(&self, batch: KeyedBatch) -> StoreResult<Vec<IngestCounts>> {
+    async fn ingest_parts(&self, batch: Arc<KeyedBatch>) -> StoreResult<Vec<IngestCounts>> {
         if batch.is_empty() {
             return Ok(vec![IngestCounts::default(); batch.parts()]);
         }

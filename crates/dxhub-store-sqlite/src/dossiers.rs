@@ -7,6 +7,8 @@
 //! (`dossier_blocks`, V14, format in [`blocks`]), and a batch reads and rewrites each
 //! block it touches once.
 
+use std::sync::Arc;
+
 use async_trait::async_trait;
 use dxhub_ingest::services::ServiceCounts;
 use dxhub_ingest::{
@@ -413,7 +415,7 @@ fn apply_delta(tx: &rusqlite::Transaction<'_>, delta: &Delta) -> StoreResult<()>
 
 #[async_trait]
 impl DossierStore for SqliteStore {
-    async fn ingest_parts(&self, batch: KeyedBatch) -> StoreResult<Vec<IngestCounts>> {
+    async fn ingest_parts(&self, batch: Arc<KeyedBatch>) -> StoreResult<Vec<IngestCounts>> {
         if batch.is_empty() {
             return Ok(vec![IngestCounts::default(); batch.parts()]);
         }

@@ -2,6 +2,7 @@
 //! domain types, with one error type. No driver type crosses this interface.
 
 use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
 
 use async_trait::async_trait;
 use dxhub_core::Date;
@@ -467,13 +468,19 @@ pub trait DossierStore: Send + Sync {
         &self,
         batch: Vec<dxhub_ingest::DossierSnapshot>,
     ) -> StoreResult<IngestCounts> {
-        self.ingest_keyed(dxhub_ingest::KeyedBatch::new(batch))
+        self.ingest_keyed(Arc::new(dxhub_ingest::KeyedBatch::new(batch)))
             .await
     }
 
     /// [`DossierStore::ingest_dossiers`] for a batch already reduced to one snapshot per
-    /// key (callers with a spare core build the [`dxhub_ingest::KeyedBatch`] there).
-    async fn ingest_keyed(&self, batch: dxhub_ingest::KeyedBatch) -> StoreResult<IngestCounts> {
+    /// key (callers with a spare core build the [`dxhub_ingest::KeyedBatch`] there). The
+    /// store only reads the batch and drops its handle before answering, so the caller
+    /// can take the batch back ([`Arc::into_inner`]) and reuse its buffers
+    /// ([`dxhub_ingest::BatchBuilder::recycle`]).
+    async fn ingest_keyed(
+        &self,
+        batch: Arc<dxhub_ingest::KeyedBatch>,
+    ) -> StoreResult<IngestCounts> {
         let mut total = IngestCounts::default();
         for part in self.ingest_parts(batch).await? {
             total += part;
@@ -484,8 +491,10 @@ pub trait DossierStore: Send + Sync {
     /// [`DossierStore::ingest_keyed`] answering with the counts of each part of the batch
     /// (see [`dxhub_ingest::BatchBuilder::next_part`]), in order: one transaction takes
     /// several senders' lines, and each sender learns what its own lines did.
-    async fn ingest_parts(&self, batch: dxhub_ingest::KeyedBatch)
-    -> StoreResult<Vec<IngestCounts>>;
+    async fn ingest_parts(
+        &self,
+        batch: Arc<dxhub_ingest::KeyedBatch>,
+    ) -> StoreResult<Vec<IngestCounts>>;
 
     /// Indicator rows, sorted by province then month.
     async fn indicator_rows(

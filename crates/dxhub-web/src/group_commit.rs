@@ -52,6 +52,9 @@ impl GroupCommit {
             // Whether the last group held several requests: senders are pushing at the
             // same time, so the next group waits a moment for them.
             let mut concurrent = false;
+            // Kept from group to group, with the last batch given back to it, so that
+            // each group fills buffers already in memory.
+            let mut builder = BatchBuilder::new();
             while let Some(first) = queue.recv().await {
                 let mut lines = first.lines.len();
                 let mut group = vec![first];
@@ -72,7 +75,6 @@ impl GroupCommit {
                 concurrent = group.len() > 1;
                 // Encoding and sorting the lines is CPU work: off the runtime's threads.
                 let built = tokio::task::spawn_blocking(move || {
-                    let mut builder = BatchBuilder::new();
                     let mut replies = Vec::with_capacity(group.len());
                     for (n, job) in group.into_iter().enumerate() {
                         if n > 0 {
@@ -83,13 +85,20 @@ impl GroupCommit {
                         }
                         replies.push(job.reply);
                     }
-                    (builder.finish(), replies)
+                    (Arc::new(builder.finish()), replies, builder)
                 })
                 .await;
-                let Ok((batch, replies)) = built else {
-                    continue; // the replies were dropped: each request learns it stopped
+                let Ok((batch, replies, back)) = built else {
+                    // The replies were dropped: each request learns it stopped.
+                    builder = BatchBuilder::new();
+                    continue;
                 };
-                match store.ingest_parts(batch).await {
+                builder = back;
+                let result = store.ingest_parts(Arc::clone(&batch)).await;
+                if let Some(batch) = Arc::into_inner(batch) {
+                    builder.recycle(batch);
+                }
+                match result {
                     Ok(counts) => {
                         for (reply, c) in replies.into_iter().zip(counts) {
                             let _ = reply.send(Ok(c));

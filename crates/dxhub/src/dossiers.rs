@@ -12,7 +12,8 @@ use anyhow::{Context, bail};
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use dxhub_ingest::{
-    BatchBuilder, Format, IngestError, KeyedBatch, ParsedBatch, Rejection, parse_parallel,
+    BatchBuilder, Format, IngestError, KeyedBatch, ParsedBatch, Rejection, Spares,
+    parse_parallel_with,
 };
 use dxhub_store::{GroupedRow, Grouping, IndicatorQuery, Store};
 use dxhub_web::ingest::UnitCalendar;
@@ -170,6 +171,11 @@ async fn import_file(
     // against the unit calendar and adds it to the batch being built (the parsed stretch
     // is then dropped); this task stores the batches.
     let (raw_tx, raw_rx) = std::sync::mpsc::sync_channel::<ParsedBatch>(PARSED_QUEUE);
+    // Buffers go back to where they are filled: parsed stretches to the parsing threads,
+    // stored batches to the batching thread.
+    let spares = Spares::new();
+    let batcher_spares = spares.clone();
+    let (stored_tx, stored_rx) = std::sync::mpsc::channel::<KeyedBatch>();
     let batcher_cancel = cancel.clone();
     let batcher = std::thread::spawn(move || {
         let calendar = UnitCalendar::embedded();
@@ -177,6 +183,9 @@ async fn import_file(
         let mut rejected: Vec<Rejection> = Vec::new();
         let send = |builder: &mut BatchBuilder, rejected: &mut Vec<Rejection>| {
             rejected.sort_by_key(|r| r.line);
+            if let Some(stored) = stored_rx.try_iter().last() {
+                builder.recycle(stored);
+            }
             let ready = Ready {
                 batch: builder.finish(),
                 rejected: std::mem::take(rejected),
@@ -188,8 +197,8 @@ async fn import_file(
             }
             sent
         };
-        for parsed in raw_rx {
-            rejected.extend(parsed.rejections);
+        for mut parsed in raw_rx {
+            rejected.append(&mut parsed.rejections);
             for (s, &line) in parsed.snapshots.iter().zip(&parsed.snapshot_lines) {
                 match calendar.check(s) {
                     Ok(()) => builder.push(s),
@@ -200,6 +209,7 @@ async fn import_file(
                     }),
                 }
             }
+            batcher_spares.give(parsed);
             if builder.lines() + rejected.len() >= BATCH && !send(&mut builder, &mut rejected) {
                 return;
             }
@@ -210,7 +220,7 @@ async fn import_file(
     });
     let parser = std::thread::spawn(move || {
         let mut closed = false;
-        let result = parse_parallel(reader, format, PARSE_THREADS, |b| {
+        let result = parse_parallel_with(reader, format, PARSE_THREADS, &spares, |b| {
             if !closed && raw_tx.send(b).is_err() {
                 closed = true;
                 cancel.store(true, Ordering::Relaxed);
@@ -235,7 +245,13 @@ async fn import_file(
             sink.write(&name, r)?;
         }
         if !batch.batch.is_empty() {
-            match store.ingest_keyed(batch.batch).await {
+            let keyed = Arc::new(batch.batch);
+            let stored = store.ingest_keyed(Arc::clone(&keyed)).await;
+            if let Some(keyed) = Arc::into_inner(keyed) {
+                // Its buffers, for the batch after next (the batching thread may be gone).
+                let _ = stored_tx.send(keyed);
+            }
+            match stored {
                 Ok(counts) => {
                     fs.applied += counts.applied;
                     fs.stale += counts.stale;
