@@ -179,7 +179,12 @@ fn sqlite_import_killed_at_any_moment_then_repeated_equals_one_clean_import() {
     let dir = tempfile::tempdir().unwrap();
     let feed = write_feed(dir.path());
     let clean_url = format!("sqlite://{}/clean.db", dir.path().display());
-    let took = import(&clean_url, &feed);
+    // The faster of two clean imports: the first may pay for a cold start (the binary and
+    // the feed not yet in memory), and kill moments taken from it could all come too late.
+    let took = import(&clean_url, &feed).min(import(
+        &format!("sqlite://{}/clean2.db", dir.path().display()),
+        &feed,
+    ));
     let clean = export(&clean_url);
     eprintln!("clean import: {took:?}");
     // Kill moments spread from a few milliseconds to well into the import (a busy machine
@@ -213,6 +218,11 @@ fn postgres_import_killed_then_repeated_equals_one_clean_import() {
     let dir = tempfile::tempdir().unwrap();
     let feed = write_feed(dir.path());
     let took = import(&clean_url, &feed);
+    // The faster of two clean imports (see the SQLite case).
+    let took = match common::postgres_database() {
+        Some(again) => took.min(import(&again, &feed)),
+        None => took,
+    };
     let clean = export(&clean_url);
     eprintln!("clean import on PostgreSQL: {took:?}");
     // Create the schema first so the kill lands in the middle of the batches.
