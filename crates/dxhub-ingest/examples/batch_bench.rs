@@ -48,7 +48,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             let kb = builder.finish();
             finish += t.elapsed();
             finals += kb.len();
-            drop(kb);
+            // As the import does once the store is done with a batch.
+            builder.recycle(kb);
         }
         let n = lines.len() as f64;
         println!(
