@@ -682,27 +682,46 @@ async fn serve(store: Arc<dyn Store>, addr: SocketAddr, web: &Web) -> anyhow::Re
     Ok(())
 }
 
-async fn shutdown_signal() {
-    let ctrl_c = async {
-        if let Err(e) = tokio::signal::ctrl_c().await {
-            tracing::error!(error = %e, "cannot listen for Ctrl-C");
-            std::future::pending::<()>().await;
+/// Resolves on Ctrl-C (SIGINT) or SIGTERM. The handlers are installed when this is called,
+/// not when the future is first polled: the server polls it from a task of its own, and a
+/// signal arriving before that would otherwise take the default action and kill the
+/// process instead of stopping it cleanly.
+fn shutdown_signal() -> impl std::future::Future<Output = ()> {
+    #[cfg(unix)]
+    let listen = |kind: tokio::signal::unix::SignalKind, name: &'static str| {
+        let stream = tokio::signal::unix::signal(kind);
+        if let Err(e) = &stream {
+            tracing::error!(error = %e, signal = name, "cannot listen for the signal");
+        }
+        async move {
+            match stream {
+                Ok(mut s) => {
+                    s.recv().await;
+                }
+                Err(_) => std::future::pending::<()>().await,
+            }
         }
     };
     #[cfg(unix)]
-    let terminate = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut s) => {
-                s.recv().await;
-            }
-            Err(_) => std::future::pending::<()>().await,
-        }
-    };
+    let (interrupt, terminate) = (
+        listen(tokio::signal::unix::SignalKind::interrupt(), "SIGINT"),
+        listen(tokio::signal::unix::SignalKind::terminate(), "SIGTERM"),
+    );
     #[cfg(not(unix))]
-    let terminate = std::future::pending::<()>();
-    tokio::select! {
-        () = ctrl_c => {},
-        () = terminate => {},
+    let (interrupt, terminate) = (
+        async {
+            if let Err(e) = tokio::signal::ctrl_c().await {
+                tracing::error!(error = %e, "cannot listen for Ctrl-C");
+                std::future::pending::<()>().await;
+            }
+        },
+        std::future::pending::<()>(),
+    );
+    async move {
+        tokio::select! {
+            () = interrupt => {},
+            () = terminate => {},
+        }
+        tracing::info!("shutting down: finishing requests in flight");
     }
-    tracing::info!("shutting down: finishing requests in flight");
 }
