@@ -170,7 +170,7 @@ async fn import_file(
     // Three stages on their own threads: the reading thread (with the parsing threads of
     // `parse_parallel`) parses the feed in stretches; the batching thread checks each line
     // against the unit calendar and adds it to the batch being built (the parsed stretch
-    // is then dropped); this task stores the batches.
+    // then goes back to the parsing threads, emptied); this task stores the batches.
     let (raw_tx, raw_rx) = std::sync::mpsc::sync_channel::<ParsedBatch>(PARSED_QUEUE);
     // Buffers go back to where they are filled: parsed stretches to the parsing threads,
     // stored batches to the batching thread.
