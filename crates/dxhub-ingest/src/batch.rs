@@ -181,11 +181,10 @@ impl KeyedBatch {
 /// Builds a [`KeyedBatch`] from lines pushed in arrival order. Each line's key and
 /// encoded fields go to two byte arenas as it comes (the snapshot can be dropped at once),
 /// with the first 32 bytes of its key as four big-endian words; [`BatchBuilder::finish`]
-/// sorts the lines by key (then arrival), walks each
-/// key's run of lines to find its records and newest line, and copies each final once.
-/// Sorting the lines costs about what sorting the finals alone would, and needs no hash
-/// table (whose probes miss the cache on every line). The buffers are kept for the next
-/// batch.
+/// sorts the lines by key (then arrival), walks each key's run of lines to find its records
+/// and newest line, and copies each final once. Sorting the lines costs about what sorting
+/// the finals alone would, and needs no hash table (whose probes miss the cache on every
+/// line). The buffers are kept for the next batch.
 #[derive(Default)]
 pub struct BatchBuilder {
     /// Per line, in arrival order until sorted: see [`Line`].
@@ -199,15 +198,12 @@ pub struct BatchBuilder {
     version: Vec<u64>,
     /// The part lines pushed now belong to.
     current_part: u32,
-    /// Batches given back by [`BatchBuilder::recycle`], whose buffers the next
-    /// [`BatchBuilder::finish`]es fill.
-    spares: Vec<KeyedBatch>,
+    /// A batch given back by [`BatchBuilder::recycle`], whose buffers the next
+    /// [`BatchBuilder::finish`] fills. One: a pipelined import has up to three batches out
+    /// at once (being stored, waiting, being finished), and one spare reuses most of what
+    /// comes back (keeping two saved no time in the 20 M import and took 70–100 MB more).
+    spare: Option<KeyedBatch>,
 }
-
-/// Batches a builder keeps for reuse, at most. A pipelined import has up to three out at
-/// once (being stored, waiting, being finished); one spare reuses most of what comes back
-/// (a second saved no time in the 20 M import and took 70–100 MB more).
-const MAX_SPARE_BATCHES: usize = 1;
 
 /// What sorting a line needs, and what the walk after it reads most: its key's prefix
 /// (see [`key_prefix`]), its arrival number and its part. (The part fills what would be
@@ -236,9 +232,7 @@ impl BatchBuilder {
     /// its buffers instead of new ones (fresh memory is faulted in and zeroed by the
     /// kernel, a cost per batch that shows in the import's profile).
     pub fn recycle(&mut self, batch: KeyedBatch) {
-        if self.spares.len() < MAX_SPARE_BATCHES {
-            self.spares.push(batch);
-        }
+        self.spare.get_or_insert(batch);
     }
 
     /// Lines pushed since the last [`BatchBuilder::finish`].
@@ -304,7 +298,7 @@ impl BatchBuilder {
         // Capacities for every line being a final: an upper bound (memory a batch does not
         // use is never touched), so the buffers never grow by copying.
         let lines = order.len();
-        let mut out = self.spares.pop().unwrap_or_default();
+        let mut out = self.spare.take().unwrap_or_default();
         room(&mut out.keys, self.keys.len());
         room(&mut out.fields, self.fields.len());
         room(&mut out.key_end, lines);
