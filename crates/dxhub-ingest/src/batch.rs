@@ -180,22 +180,18 @@ impl KeyedBatch {
 
 /// Builds a [`KeyedBatch`] from lines pushed in arrival order. Each line's key and
 /// encoded fields go to two byte arenas as it comes (the snapshot can be dropped at once),
-/// with the first 32 bytes of its key as four big-endian words; [`BatchBuilder::finish`]
+/// with the first 32 bytes of its key as four big-endian words; lines encoded elsewhere
+/// ([`EncodedLines`]) are taken whole ([`BatchBuilder::append`]). [`BatchBuilder::finish`]
 /// sorts the lines by key (then arrival), walks each key's run of lines to find its records
 /// and newest line, and copies each final once. Sorting the lines costs about what sorting
 /// the finals alone would, and needs no hash table (whose probes miss the cache on every
 /// line). The buffers are kept for the next batch.
 #[derive(Default)]
 pub struct BatchBuilder {
+    /// The lines pushed, in arrival order (their prefixes are in `order`, not here).
+    lines: EncodedLines,
     /// Per line, in arrival order until sorted: see [`Line`].
     order: Vec<Line>,
-    /// Per line: the end of its key in `keys`.
-    key_end: Vec<u32>,
-    keys: Vec<u8>,
-    /// Per line: the end of its encoded fields in `fields`.
-    field_end: Vec<u32>,
-    fields: Vec<u8>,
-    version: Vec<u64>,
     /// The part lines pushed now belong to.
     current_part: u32,
     /// A batch given back by [`BatchBuilder::recycle`], whose buffers the next
@@ -203,6 +199,101 @@ pub struct BatchBuilder {
     /// at once (being stored, waiting, being finished), and one spare reuses most of what
     /// comes back (keeping two saved no time in the 20 M import and took 70–100 MB more).
     spare: Option<KeyedBatch>,
+}
+
+/// Lines encoded as a [`BatchBuilder`] keeps them, in arrival order: each line's block key
+/// and [`codec`]-encoded fields in two byte arenas, its version, and the first 32 bytes of
+/// its key as four big-endian words (see [`key_prefix`]). Parsing threads can encode their
+/// stretch of a feed into one ([`EncodedLines::push`]) for a builder to take whole
+/// ([`BatchBuilder::append`]), so that the thread building batches only copies bytes.
+#[derive(Debug, Default)]
+pub struct EncodedLines {
+    prefix: Vec<[u64; 4]>,
+    /// Per line: the end of its key in `keys`.
+    key_end: Vec<u32>,
+    keys: Vec<u8>,
+    /// Per line: the end of its encoded fields in `fields`.
+    field_end: Vec<u32>,
+    fields: Vec<u8>,
+    version: Vec<u64>,
+}
+
+impl EncodedLines {
+    pub fn new() -> EncodedLines {
+        EncodedLines::default()
+    }
+
+    /// Lines held.
+    pub fn len(&self) -> usize {
+        self.version.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.version.is_empty()
+    }
+
+    /// Empties it (the buffers keep their capacity).
+    pub fn clear(&mut self) {
+        self.prefix.clear();
+        self.key_end.clear();
+        self.keys.clear();
+        self.field_end.clear();
+        self.fields.clear();
+        self.version.clear();
+    }
+
+    /// Adds one line. At most 4 GiB of keys and of fields, and 2³² lines.
+    pub fn push(&mut self, s: &DossierSnapshot) {
+        let prefix = self.push_unsorted(s);
+        self.prefix.push(prefix);
+    }
+
+    /// Adds one line but for its prefix, which it returns.
+    fn push_unsorted(&mut self, s: &DossierSnapshot) -> [u64; 4] {
+        let start = self.keys.len();
+        crate::blocks::key_of(s.source.as_bytes(), s.dossier_id.as_bytes(), &mut self.keys);
+        codec::encode(s, &mut self.fields);
+        let (k, f) = (self.keys.len(), self.fields.len());
+        assert!(
+            k <= u32::MAX as usize && f <= u32::MAX as usize && self.len() < u32::MAX as usize,
+            "a batch's keys and fields stay under 4 GiB"
+        );
+        self.key_end.push(k as u32);
+        self.field_end.push(f as u32);
+        self.version.push(s.version);
+        key_prefix(&self.keys[start..])
+    }
+
+    /// Adds `other`'s lines after these.
+    pub fn append(&mut self, other: &EncodedLines) {
+        self.append_unsorted(other);
+        self.prefix.extend_from_slice(&other.prefix);
+    }
+
+    /// Adds `other`'s lines after these, but for their prefixes.
+    fn append_unsorted(&mut self, other: &EncodedLines) {
+        let (k, f) = (self.keys.len(), self.fields.len());
+        assert!(
+            k + other.keys.len() <= u32::MAX as usize
+                && f + other.fields.len() <= u32::MAX as usize
+                && self.len() + other.len() <= u32::MAX as usize,
+            "a batch's keys and fields stay under 4 GiB"
+        );
+        let (k, f) = (k as u32, f as u32);
+        self.key_end.extend(other.key_end.iter().map(|e| e + k));
+        self.keys.extend_from_slice(&other.keys);
+        self.field_end.extend(other.field_end.iter().map(|e| e + f));
+        self.fields.extend_from_slice(&other.fields);
+        self.version.extend_from_slice(&other.version);
+    }
+
+    fn key(&self, line: usize) -> &[u8] {
+        nth(&self.keys, &self.key_end, line)
+    }
+
+    fn field_bytes(&self, line: usize) -> &[u8] {
+        nth(&self.fields, &self.field_end, line)
+    }
 }
 
 /// What sorting a line needs, and what the walk after it reads most: its key's prefix
@@ -237,7 +328,7 @@ impl BatchBuilder {
 
     /// Lines pushed since the last [`BatchBuilder::finish`].
     pub fn lines(&self) -> usize {
-        self.version.len()
+        self.lines.len()
     }
 
     /// Lines pushed from now on form the next part of the batch: the batch's lines are
@@ -248,40 +339,37 @@ impl BatchBuilder {
         self.current_part += 1;
     }
 
-    fn key(&self, line: usize) -> &[u8] {
-        nth(&self.keys, &self.key_end, line)
-    }
-
-    fn field_bytes(&self, line: usize) -> &[u8] {
-        nth(&self.fields, &self.field_end, line)
-    }
-
     /// Adds one line (lines come in arrival order). A batch holds at most 4 GiB of keys
     /// and of fields, and 2³² lines (the import's batches hold a million).
     pub fn push(&mut self, s: &DossierSnapshot) {
-        let line = u32::try_from(self.version.len()).expect("a batch holds under 2^32 lines");
-        let start = self.keys.len();
-        crate::blocks::key_of(s.source.as_bytes(), s.dossier_id.as_bytes(), &mut self.keys);
-        codec::encode(s, &mut self.fields);
-        let (k, f) = (self.keys.len(), self.fields.len());
-        assert!(
-            k <= u32::MAX as usize && f <= u32::MAX as usize,
-            "a batch's keys and fields stay under 4 GiB"
-        );
+        let line = self.lines.len() as u32;
+        let prefix = self.lines.push_unsorted(s);
         self.order.push(Line {
-            prefix: key_prefix(&self.keys[start..]),
+            prefix,
             line,
             part: self.current_part,
         });
-        self.key_end.push(k as u32);
-        self.field_end.push(f as u32);
-        self.version.push(s.version);
+    }
+
+    /// Adds lines encoded elsewhere, after those pushed so far (in the current part).
+    pub fn append(&mut self, lines: &EncodedLines) {
+        let first = self.lines.len() as u32;
+        self.lines.append_unsorted(lines);
+        let part = self.current_part;
+        self.order.extend(
+            lines
+                .prefix
+                .iter()
+                .zip(first..)
+                .map(|(&prefix, line)| Line { prefix, line, part }),
+        );
     }
 
     /// The batch of the lines pushed so far, sorted by key; the builder is then empty (its
     /// buffers keep their capacity).
     pub fn finish(&mut self) -> KeyedBatch {
         let mut order = std::mem::take(&mut self.order);
+        let enc = &self.lines;
         // By key, then arrival: equal prefixes of long keys are told apart by the keys.
         order.sort_unstable_by(|a, b| {
             a.prefix
@@ -290,7 +378,7 @@ impl BatchBuilder {
                     if a.short() {
                         Ordering::Equal
                     } else {
-                        self.key(a.line as usize).cmp(self.key(b.line as usize))
+                        enc.key(a.line as usize).cmp(enc.key(b.line as usize))
                     }
                 })
                 .then(a.line.cmp(&b.line))
@@ -299,8 +387,8 @@ impl BatchBuilder {
         // use is never touched), so the buffers never grow by copying.
         let lines = order.len();
         let mut out = self.spare.take().unwrap_or_default();
-        room(&mut out.keys, self.keys.len());
-        room(&mut out.fields, self.fields.len());
+        room(&mut out.keys, enc.keys.len());
+        room(&mut out.fields, enc.fields.len());
         room(&mut out.key_end, lines);
         room(&mut out.field_end, lines);
         room(&mut out.versions, lines);
@@ -316,18 +404,18 @@ impl BatchBuilder {
             let mut end = at + 1;
             while end < order.len()
                 && order[end].prefix == first.prefix
-                && (short || self.key(order[end].line as usize) == self.key(first.line as usize))
+                && (short || enc.key(order[end].line as usize) == enc.key(first.line as usize))
             {
                 end += 1;
             }
             // The key's lines in arrival order: a record is above every earlier line.
             out.record_start.push(out.records.len() as u32);
             let mut newest = first.line as usize;
-            let mut version = self.version[newest];
+            let mut version = enc.version[newest];
             out.records.push(version);
             out.record_parts.push(first.part);
             for l in &order[at + 1..end] {
-                let v = self.version[l.line as usize];
+                let v = enc.version[l.line as usize];
                 if v > version {
                     out.records.push(v);
                     out.record_parts.push(l.part);
@@ -346,9 +434,9 @@ impl BatchBuilder {
                 let len = 32 - bytes.iter().rev().take_while(|&&b| b == 0).count();
                 out.keys.extend_from_slice(&bytes[..len]);
             } else {
-                out.keys.extend_from_slice(self.key(first.line as usize));
+                out.keys.extend_from_slice(enc.key(first.line as usize));
             }
-            out.fields.extend_from_slice(self.field_bytes(newest));
+            out.fields.extend_from_slice(enc.field_bytes(newest));
             out.key_end.push(out.keys.len() as u32);
             out.field_end.push(out.fields.len() as u32);
             out.versions.push(version);
@@ -357,11 +445,7 @@ impl BatchBuilder {
         out.record_start.push(out.records.len() as u32);
         order.clear();
         self.order = order;
-        self.key_end.clear();
-        self.keys.clear();
-        self.field_end.clear();
-        self.fields.clear();
-        self.version.clear();
+        self.lines.clear();
         self.current_part = 0;
         out
     }
@@ -481,6 +565,60 @@ mod tests {
         // The builder starts again with one part.
         b.push(&snap("d", 1));
         assert_eq!(b.finish().resolution().parts, vec![(0, 0)]);
+    }
+
+    #[test]
+    fn appending_encoded_lines_builds_what_pushing_them_does() {
+        let lines = [
+            snap("a", 2),
+            snap("b", 5),
+            snap("a", 1),
+            snap(&"7".repeat(40), 3),
+            snap("b", 6),
+            snap("a", 4),
+            snap(&"7".repeat(40), 3),
+        ];
+        let (mut pushed, mut appended) = (BatchBuilder::new(), BatchBuilder::new());
+        for (n, s) in lines.iter().enumerate() {
+            if n == 3 {
+                pushed.next_part();
+            }
+            pushed.push(s);
+        }
+        // Encoded in stretches, as parsing threads do, the second part in two stretches.
+        let mut stretch = EncodedLines::new();
+        for (n, s) in lines.iter().enumerate() {
+            if n == 3 || n == 5 {
+                appended.append(&stretch);
+                stretch.clear();
+                if n == 3 {
+                    appended.next_part();
+                }
+            }
+            stretch.push(s);
+        }
+        assert_eq!(stretch.len(), 2);
+        appended.append(&stretch);
+        assert_eq!(appended.lines(), lines.len());
+        let (p, a) = (pushed.finish(), appended.finish());
+        let finals = |b: &KeyedBatch| -> Vec<(Vec<u8>, u64, Vec<u8>)> {
+            (0..b.len())
+                .map(|i| (b.key(i).to_vec(), b.version(i), b.fields(i).to_vec()))
+                .collect()
+        };
+        assert_eq!(finals(&a), finals(&p));
+        assert_eq!(a.len(), 3);
+        let counts = |b: &KeyedBatch| {
+            let mut r = b.resolution();
+            for i in 0..b.len() {
+                b.resolve_one(i, None, &mut r);
+            }
+            r.parts
+        };
+        // Part 0: a 2, b 5 applied, a 1 stale; part 1: the long key once applied, once
+        // stale, b 6 and a 4 applied.
+        assert_eq!(counts(&a), vec![(2, 1), (3, 1)]);
+        assert_eq!(counts(&p), counts(&a));
     }
 
     #[test]

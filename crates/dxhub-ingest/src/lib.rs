@@ -41,7 +41,7 @@ pub mod timestamp;
 use std::io::Read;
 use std::path::Path;
 
-pub use crate::batch::{BatchBuilder, KeyedBatch, Resolution};
+pub use crate::batch::{BatchBuilder, EncodedLines, KeyedBatch, Resolution};
 pub use crate::buffer::MAX_LINE_BYTES;
 pub use crate::csv::CsvReader;
 pub use crate::error::{HeaderProblem, IngestError, Rejection};
@@ -52,7 +52,7 @@ pub use crate::indicators::{
 pub use crate::latest::{Latest, LiveIndicators};
 pub use crate::ndjson::NdjsonReader;
 pub use crate::parallel::{
-    ParallelSummary, ParsedBatch, Spares, parse_parallel, parse_parallel_with,
+    Check, ParallelSummary, ParsedBatch, Spares, parse_parallel, parse_parallel_with,
 };
 pub use crate::snapshot::{
     Channel, CommuneCode, DigitCode, DossierSnapshot, ProvinceCode, ShortStr, Status,

@@ -16,6 +16,7 @@ use std::sync::{Arc, Mutex};
 
 use memchr::{memchr, memchr_iter, memrchr};
 
+use crate::batch::EncodedLines;
 use crate::buffer::{Buffer, MAX_LINE_BYTES};
 use crate::csv::{CsvColumns, too_long};
 use crate::error::{IngestError, Rejection};
@@ -39,6 +40,32 @@ pub struct ParsedBatch {
     /// record spanning lines, its last line), for checks made after parsing.
     pub snapshot_lines: Vec<u64>,
     pub rejections: Vec<Rejection>,
+    /// With [`parse_parallel_with`] given a [`Check`]: the snapshots that passed it,
+    /// encoded for a [`crate::BatchBuilder`] (`snapshots` is then empty).
+    pub encoded: EncodedLines,
+}
+
+/// A check of each parsed snapshot made on the parsing threads (see
+/// [`parse_parallel_with`]): `Err((field, reason))` rejects the line.
+pub type Check = dyn Fn(&DossierSnapshot) -> Result<(), (&'static str, String)> + Sync;
+
+impl ParsedBatch {
+    /// Checks each snapshot with `check`, encoding those that pass into `encoded` and
+    /// rejecting the others (rejections then no longer follow line order).
+    fn check_and_encode(&mut self, check: &Check) {
+        for (s, &line) in self.snapshots.iter().zip(&self.snapshot_lines) {
+            match check(s) {
+                Ok(()) => self.encoded.push(s),
+                Err((field, reason)) => self.rejections.push(Rejection {
+                    line,
+                    field: Some(field.to_owned()),
+                    reason,
+                }),
+            }
+        }
+        self.snapshots.clear();
+        self.snapshot_lines.clear();
+    }
 }
 
 /// Emptied [`ParsedBatch`]es that a consumer of [`parse_parallel_with`] gives back
@@ -63,6 +90,7 @@ impl Spares {
         b.snapshots.clear();
         b.snapshot_lines.clear();
         b.rejections.clear();
+        b.encoded.clear();
         if let Ok(mut spares) = self.0.lock()
             && spares.len() < MAX_SPARES
         {
@@ -210,7 +238,7 @@ impl LineParser {
 
 /// Sent by a worker: a parsed chunk, or notice that the worker died (panicked).
 enum Done {
-    Batch(u64, ParsedBatch),
+    Batch(u64, Box<ParsedBatch>),
     Died,
 }
 
@@ -230,7 +258,9 @@ impl Drop for DeathNotice {
 pub struct ParallelSummary {
     /// Physical lines in the input (CSV header and empty lines included).
     pub lines: u64,
+    /// Snapshots parsed (and passing the [`Check`], if any).
     pub snapshots: u64,
+    /// Lines rejected (by the [`Check`] too, if any).
     pub rejections: u64,
 }
 
@@ -247,16 +277,19 @@ where
     R: Read,
     F: FnMut(ParsedBatch),
 {
-    parse_parallel_with(reader, format, threads, &Spares::new(), sink)
+    parse_parallel_with(reader, format, threads, &Spares::new(), None, sink)
 }
 
 /// [`parse_parallel`], with the workers filling the batches the consumer gives back to
-/// `spares` (when it has one) rather than new ones.
+/// `spares` (when it has one) rather than new ones. With a `check`, the parsing threads
+/// also check each snapshot and encode those that pass ([`ParsedBatch::encoded`]), work
+/// that the consumer's thread then does not do.
 pub fn parse_parallel_with<R, F>(
     reader: R,
     format: Format,
     threads: usize,
     spares: &Spares,
+    check: Option<&Check>,
     mut sink: F,
 ) -> Result<ParallelSummary, IngestError>
 where
@@ -290,11 +323,11 @@ where
                 loop {
                     let job = job_rx.lock().expect("job queue").recv();
                     let Ok((seq, chunk)) = job else { break };
-                    let out = spares.take(chunk.first_line);
-                    if done_tx
-                        .send(Done::Batch(seq, parser.parse_chunk(&chunk, out)))
-                        .is_err()
-                    {
+                    let mut out = parser.parse_chunk(&chunk, spares.take(chunk.first_line));
+                    if let Some(check) = check {
+                        out.check_and_encode(check);
+                    }
+                    if done_tx.send(Done::Batch(seq, Box::new(out))).is_err() {
                         break;
                     }
                 }
@@ -311,7 +344,7 @@ where
                            summary: &mut ParallelSummary| {
             while let Some(b) = ready.remove(next_out) {
                 summary.lines += b.lines;
-                summary.snapshots += b.snapshots.len() as u64;
+                summary.snapshots += (b.snapshots.len() + b.encoded.len()) as u64;
                 summary.rejections += b.rejections.len() as u64;
                 sink(b);
                 *next_out += 1;
@@ -325,7 +358,7 @@ where
             };
             match got {
                 Some(Done::Batch(seq, b)) => {
-                    ready.insert(seq, b);
+                    ready.insert(seq, *b);
                     true
                 }
                 Some(Done::Died) => panic!("a parsing thread panicked"),
@@ -352,7 +385,10 @@ where
                             .send((next_seq, chunk))
                             .expect("workers outlive the job queue");
                     }
-                    Some(Piece::Parsed(batch)) => {
+                    Some(Piece::Parsed(mut batch)) => {
+                        if let Some(check) = check {
+                            batch.check_and_encode(check);
+                        }
                         ready.insert(next_seq, batch);
                     }
                 }

@@ -535,3 +535,80 @@ fn parallel_parsing_equals_sequential_parsing() {
         }
     }
 }
+
+#[test]
+fn parallel_parsing_with_a_check_rejects_and_encodes_on_the_parsing_threads() {
+    use dxhub_ingest::{
+        BatchBuilder, DossierSnapshot, KeyedBatch, Spares, parse_parallel, parse_parallel_with,
+    };
+    let check = |s: &DossierSnapshot| {
+        if s.version.is_multiple_of(3) {
+            Err(("version", format!("{} is refused", s.version)))
+        } else {
+            Ok(())
+        }
+    };
+    let finals = |b: &KeyedBatch| -> Vec<(Vec<u8>, u64, Vec<u8>)> {
+        (0..b.len())
+            .map(|i| (b.key(i).to_vec(), b.version(i), b.fields(i).to_vec()))
+            .collect()
+    };
+    // A quoted record is parsed on the reading thread: it is checked there.
+    let mut quoted = golden("feed_2k.csv");
+    quoted.extend_from_slice(format!("\"q\",{}\n", &row("x")[2..]).as_bytes());
+    for (name, format, data) in [
+        ("bad_2k.csv", Format::Csv, golden("bad_2k.csv")),
+        ("feed_2k.csv + quoted", Format::Csv, quoted),
+        ("feed_2k.ndjson", Format::Ndjson, golden("feed_2k.ndjson")),
+    ] {
+        // What the check should do, worked out from an unchecked parse.
+        let (mut want_rejections, mut want) = (Vec::new(), BatchBuilder::new());
+        parse_parallel(&data[..], format, 1, |b| {
+            want_rejections.extend(b.rejections);
+            for (s, &line) in b.snapshots.iter().zip(&b.snapshot_lines) {
+                match check(s) {
+                    Ok(()) => want.push(s),
+                    Err((field, reason)) => want_rejections.push(Rejection {
+                        line,
+                        field: Some(field.into()),
+                        reason,
+                    }),
+                }
+            }
+        })
+        .unwrap();
+        want_rejections.sort_by_key(|r| r.line);
+        let want = want.finish();
+        assert!(
+            want_rejections
+                .iter()
+                .any(|r| r.field.as_deref() == Some("version"))
+        );
+        for threads in [1, 2, 3] {
+            let (mut rejections, mut got) = (Vec::new(), BatchBuilder::new());
+            let sum = parse_parallel_with(
+                &data[..],
+                format,
+                threads,
+                &Spares::new(),
+                Some(&check),
+                |b| {
+                    assert!(b.snapshots.is_empty(), "{name}: checked lines come encoded");
+                    rejections.extend(b.rejections);
+                    got.append(&b.encoded);
+                },
+            )
+            .unwrap();
+            rejections.sort_by_key(|r| r.line);
+            assert_eq!(rejections, want_rejections, "{name} threads={threads}");
+            assert_eq!(sum.rejections as usize, want_rejections.len());
+            let got = got.finish();
+            assert_eq!(sum.snapshots, got.lines(), "{name} threads={threads}");
+            assert_eq!(got.lines(), want.lines(), "{name} threads={threads}");
+            assert!(
+                finals(&got) == finals(&want),
+                "{name} threads={threads}: batches differ"
+            );
+        }
+    }
+}

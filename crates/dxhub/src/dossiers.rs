@@ -12,7 +12,7 @@ use anyhow::{Context, bail};
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use dxhub_ingest::{
-    BatchBuilder, Format, IngestError, KeyedBatch, ParsedBatch, Rejection, Spares,
+    BatchBuilder, DossierSnapshot, Format, IngestError, KeyedBatch, ParsedBatch, Rejection, Spares,
     parse_parallel_with,
 };
 use dxhub_store::{GroupedRow, Grouping, IndicatorQuery, Store};
@@ -130,9 +130,9 @@ pub async fn import(
     Ok(summary)
 }
 
-/// One file: a reading thread parses it (with [`parse_parallel`]) into batches of
-/// [`BATCH`] lines, a batching thread checks and reduces each, and this task stores the
-/// previous batch meanwhile, so the three overlap.
+/// One file: a reading thread parses, checks and encodes it (with [`parse_parallel_with`])
+/// into batches of [`BATCH`] lines, a batching thread reduces each, and this task stores
+/// the previous batch meanwhile, so the three overlap.
 async fn import_file(
     store: &Arc<dyn Store>,
     path: &Path,
@@ -168,9 +168,10 @@ async fn import_file(
     };
     let (tx, mut rx) = tokio::sync::mpsc::channel::<Ready>(1);
     // Three stages on their own threads: the reading thread (with the parsing threads of
-    // `parse_parallel`) parses the feed in stretches; the batching thread checks each line
-    // against the unit calendar and adds it to the batch being built (the parsed stretch
-    // then goes back to the parsing threads, emptied); this task stores the batches.
+    // `parse_parallel`) parses the feed in stretches, each line checked against the unit
+    // calendar and encoded as a batch keeps it; the batching thread adds each stretch to
+    // the batch being built (the stretch then goes back to the parsing threads, emptied);
+    // this task stores the batches.
     let (raw_tx, raw_rx) = std::sync::mpsc::sync_channel::<ParsedBatch>(PARSED_QUEUE);
     // Buffers go back to where they are filled: parsed stretches to the parsing threads,
     // stored batches to the batching thread.
@@ -179,7 +180,6 @@ async fn import_file(
     let (stored_tx, stored_rx) = std::sync::mpsc::channel::<KeyedBatch>();
     let batcher_cancel = cancel.clone();
     let batcher = std::thread::spawn(move || {
-        let calendar = UnitCalendar::embedded();
         let mut builder = BatchBuilder::new();
         let mut rejected: Vec<Rejection> = Vec::new();
         let send = |builder: &mut BatchBuilder, rejected: &mut Vec<Rejection>| {
@@ -200,16 +200,7 @@ async fn import_file(
         };
         for mut parsed in raw_rx {
             rejected.append(&mut parsed.rejections);
-            for (s, &line) in parsed.snapshots.iter().zip(&parsed.snapshot_lines) {
-                match calendar.check(s) {
-                    Ok(()) => builder.push(s),
-                    Err((field, reason)) => rejected.push(Rejection {
-                        line,
-                        field: Some(field.to_owned()),
-                        reason,
-                    }),
-                }
-            }
+            builder.append(&parsed.encoded);
             batcher_spares.give(parsed);
             if builder.lines() + rejected.len() >= BATCH && !send(&mut builder, &mut rejected) {
                 return;
@@ -221,12 +212,16 @@ async fn import_file(
     });
     let parser = std::thread::spawn(move || {
         let mut closed = false;
-        let result = parse_parallel_with(reader, format, PARSE_THREADS, &spares, |b| {
-            if !closed && raw_tx.send(b).is_err() {
-                closed = true;
-                cancel.store(true, Ordering::Relaxed);
-            }
-        });
+        // The parsing threads check each line against the unit calendar and encode it.
+        let calendar = UnitCalendar::embedded();
+        let check = |s: &DossierSnapshot| calendar.check(s);
+        let result =
+            parse_parallel_with(reader, format, PARSE_THREADS, &spares, Some(&check), |b| {
+                if !closed && raw_tx.send(b).is_err() {
+                    closed = true;
+                    cancel.store(true, Ordering::Relaxed);
+                }
+            });
         drop(raw_tx);
         let _ = batcher.join();
         result
