@@ -98,6 +98,15 @@ struct Ready {
     rejected: Vec<Rejection>,
 }
 
+/// Starts building the unit calendar that imports check lines against on a thread of its
+/// own (it reads the embedded unit files, some milliseconds), so that it is ready when the
+/// first lines are parsed: call it before opening the store.
+pub fn warm_up() {
+    std::thread::spawn(|| {
+        UnitCalendar::embedded();
+    });
+}
+
 /// Imports every file; fails only when a file or the database cannot be used.
 pub async fn import(
     store: Arc<dyn Store>,
@@ -212,9 +221,10 @@ async fn import_file(
     });
     let parser = std::thread::spawn(move || {
         let mut closed = false;
-        // The parsing threads check each line against the unit calendar and encode it.
-        let calendar = UnitCalendar::embedded();
-        let check = |s: &DossierSnapshot| calendar.check(s);
+        // The parsing threads check each line against the unit calendar and encode it. The
+        // calendar is built once, by [`warm_up`] or else by the first line's check (the
+        // reading thread does not wait for it).
+        let check = |s: &DossierSnapshot| UnitCalendar::embedded().check(s);
         let result =
             parse_parallel_with(reader, format, PARSE_THREADS, &spares, Some(&check), |b| {
                 if !closed && raw_tx.send(b).is_err() {

@@ -330,6 +330,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Import {
             what: Import::Dossiers { db, rejects, files },
         } => {
+            dossiers::warm_up();
             let store = open(&db.database).await?;
             let summary = dossiers::import(store, &files, rejects.as_deref()).await?;
             println!("{}", serde_json::to_string(&summary)?);
