@@ -244,19 +244,19 @@ impl EncodedLines {
 
     /// Adds one line. At most 4 GiB of keys and of fields, and 2³² lines.
     pub fn push(&mut self, s: &DossierSnapshot) {
-        let prefix = self.push_unsorted(s);
+        let prefix = self.push_returning_prefix(s);
         self.prefix.push(prefix);
     }
 
     /// Adds one line but for its prefix, which it returns.
-    fn push_unsorted(&mut self, s: &DossierSnapshot) -> [u64; 4] {
+    fn push_returning_prefix(&mut self, s: &DossierSnapshot) -> [u64; 4] {
         let start = self.keys.len();
         crate::blocks::key_of(s.source.as_bytes(), s.dossier_id.as_bytes(), &mut self.keys);
         codec::encode(s, &mut self.fields);
         let (k, f) = (self.keys.len(), self.fields.len());
         assert!(
             k <= u32::MAX as usize && f <= u32::MAX as usize && self.len() < u32::MAX as usize,
-            "a batch's keys and fields stay under 4 GiB"
+            "a batch stays under 4 GiB of keys, 4 GiB of fields and 2^32 lines"
         );
         self.key_end.push(k as u32);
         self.field_end.push(f as u32);
@@ -266,18 +266,18 @@ impl EncodedLines {
 
     /// Adds `other`'s lines after these.
     pub fn append(&mut self, other: &EncodedLines) {
-        self.append_unsorted(other);
+        self.append_without_prefixes(other);
         self.prefix.extend_from_slice(&other.prefix);
     }
 
     /// Adds `other`'s lines after these, but for their prefixes.
-    fn append_unsorted(&mut self, other: &EncodedLines) {
+    fn append_without_prefixes(&mut self, other: &EncodedLines) {
         let (k, f) = (self.keys.len(), self.fields.len());
         assert!(
             k + other.keys.len() <= u32::MAX as usize
                 && f + other.fields.len() <= u32::MAX as usize
                 && self.len() + other.len() <= u32::MAX as usize,
-            "a batch's keys and fields stay under 4 GiB"
+            "a batch stays under 4 GiB of keys, 4 GiB of fields and 2^32 lines"
         );
         let (k, f) = (k as u32, f as u32);
         self.key_end.extend(other.key_end.iter().map(|e| e + k));
@@ -343,7 +343,7 @@ impl BatchBuilder {
     /// and of fields, and 2³² lines (the import's batches hold a million).
     pub fn push(&mut self, s: &DossierSnapshot) {
         let line = self.lines.len() as u32;
-        let prefix = self.lines.push_unsorted(s);
+        let prefix = self.lines.push_returning_prefix(s);
         self.order.push(Line {
             prefix,
             line,
@@ -354,7 +354,7 @@ impl BatchBuilder {
     /// Adds lines encoded elsewhere, after those pushed so far (in the current part).
     pub fn append(&mut self, lines: &EncodedLines) {
         let first = self.lines.len() as u32;
-        self.lines.append_unsorted(lines);
+        self.lines.append_without_prefixes(lines);
         let part = self.current_part;
         self.order.extend(
             lines

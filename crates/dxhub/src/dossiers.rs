@@ -177,7 +177,7 @@ async fn import_file(
     };
     let (tx, mut rx) = tokio::sync::mpsc::channel::<Ready>(1);
     // Three stages on their own threads: the reading thread (with the parsing threads of
-    // `parse_parallel`) parses the feed in stretches, each line checked against the unit
+    // `parse_parallel_with`) parses the feed in stretches, each line checked against the unit
     // calendar and encoded as a batch keeps it; the batching thread adds each stretch to
     // the batch being built (the stretch then goes back to the parsing threads, emptied);
     // this task stores the batches.
