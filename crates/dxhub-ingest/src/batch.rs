@@ -17,8 +17,6 @@
 //!
 //! [`Delta`]: crate::indicators::Delta
 
-use std::cmp::Ordering;
-
 use crate::codec;
 use crate::indicators::{Contribution, Delta};
 use crate::snapshot::DossierSnapshot;
@@ -181,25 +179,64 @@ impl KeyedBatch {
 /// Builds a [`KeyedBatch`] from lines pushed in arrival order. Each line's key and
 /// encoded fields go to two byte arenas as it comes (the snapshot can be dropped at once),
 /// with the first 32 bytes of its key as four big-endian words; lines encoded elsewhere
-/// ([`EncodedLines`]) are taken whole ([`BatchBuilder::append`]). [`BatchBuilder::finish`]
-/// sorts the lines by key (then arrival), walks each key's run of lines to find its records
-/// and newest line, and copies each final once. Sorting the lines costs about what sorting
-/// the finals alone would, and needs no hash table (whose probes miss the cache on every
-/// line). The buffers are kept for the next batch.
+/// ([`EncodedLines`]) are taken whole ([`BatchBuilder::append`]).
+///
+/// [`BatchBuilder::finish`] is a sample sort: splitters sampled from the batch cut the key
+/// space into buckets of a few thousand lines; one pass in arrival order moves each line's
+/// prefix, version and encoded fields into its bucket; then each bucket is sorted by key
+/// (then arrival) and walked to find each key's records and newest line, while it is in
+/// the cache. Sorting the whole batch at once and then copying each final out of the
+/// arrival-ordered arena missed the cache on nearly every final. No hash table either
+/// (whose probes miss the cache on every line). The buffers are kept for the next batch.
 #[derive(Default)]
 pub struct BatchBuilder {
-    /// The lines pushed, in arrival order (their prefixes are in `order`, not here).
+    /// The lines pushed, in arrival order.
     lines: EncodedLines,
-    /// Per line, in arrival order until sorted: see [`Line`].
-    order: Vec<Line>,
-    /// The part lines pushed now belong to.
-    current_part: u32,
+    /// Per part but the first, the line it starts at (see [`BatchBuilder::next_part`]).
+    part_starts: Vec<u32>,
+    /// Buffers of [`BatchBuilder::finish`], kept for the next batch.
+    sort: SortBuffers,
     /// A batch given back by [`BatchBuilder::recycle`], whose buffers the next
     /// [`BatchBuilder::finish`] fills. One: a pipelined import has up to three batches out
     /// at once (being stored, waiting, being finished), and one spare reuses most of what
     /// comes back (keeping two saved no time in the 20 M import and took 70–100 MB more).
     spare: Option<KeyedBatch>,
 }
+
+/// The lines of a batch moved into their buckets (bucket after bucket, arrival order
+/// within each), for [`BatchBuilder::finish`].
+#[derive(Default)]
+struct SortBuffers {
+    /// Per line in arrival order: its bucket.
+    bucket: Vec<u16>,
+    /// Per bucketed line: what sorting it needs (its `line` is its place in these buffers).
+    lines: Vec<Line>,
+    /// Per bucketed line, in the same places: see [`Record`].
+    records: Vec<Record>,
+    /// The bucketed lines' encoded fields, concatenated in their order.
+    fields: Vec<u8>,
+}
+
+/// What the walk after sorting reads of a bucketed line besides its [`Line`]: its
+/// version, its number in arrival order (to read a long key from the builder's arena) and
+/// the end of its encoded fields in [`SortBuffers::fields`] (they start where the previous
+/// line's end).
+#[derive(Clone, Copy, Default)]
+struct Record {
+    version: u64,
+    arrival: u32,
+    fields_to: u32,
+}
+
+/// Lines per bucket [`BatchBuilder::finish`] aims at: a bucket's lines, versions and fields
+/// (about 80 bytes a line) then sort and are walked within a core's L2 cache.
+const BUCKET_LINES: usize = 4096;
+
+/// Buckets at most (bucket numbers are `u16`).
+const MAX_BUCKETS: usize = 1024;
+
+/// Prefixes sampled per bucket to choose the splitters.
+const OVERSAMPLING: usize = 16;
 
 /// Lines encoded as a [`BatchBuilder`] keeps them, in arrival order: each line's block key
 /// and [`codec`]-encoded fields in two byte arenas, its version, and the first 32 bytes of
@@ -244,12 +281,6 @@ impl EncodedLines {
 
     /// Adds one line. At most 4 GiB of keys and of fields, and 2³² lines.
     pub fn push(&mut self, s: &DossierSnapshot) {
-        let prefix = self.push_returning_prefix(s);
-        self.prefix.push(prefix);
-    }
-
-    /// Adds one line but for its prefix, which it returns.
-    fn push_returning_prefix(&mut self, s: &DossierSnapshot) -> [u64; 4] {
         let start = self.keys.len();
         crate::blocks::key_of(s.source.as_bytes(), s.dossier_id.as_bytes(), &mut self.keys);
         codec::encode(s, &mut self.fields);
@@ -261,17 +292,11 @@ impl EncodedLines {
         self.key_end.push(k as u32);
         self.field_end.push(f as u32);
         self.version.push(s.version);
-        key_prefix(&self.keys[start..])
+        self.prefix.push(key_prefix(&self.keys[start..]));
     }
 
     /// Adds `other`'s lines after these.
     pub fn append(&mut self, other: &EncodedLines) {
-        self.append_without_prefixes(other);
-        self.prefix.extend_from_slice(&other.prefix);
-    }
-
-    /// Adds `other`'s lines after these, but for their prefixes.
-    fn append_without_prefixes(&mut self, other: &EncodedLines) {
         let (k, f) = (self.keys.len(), self.fields.len());
         assert!(
             k + other.keys.len() <= u32::MAX as usize
@@ -285,6 +310,7 @@ impl EncodedLines {
         self.field_end.extend(other.field_end.iter().map(|e| e + f));
         self.fields.extend_from_slice(&other.fields);
         self.version.extend_from_slice(&other.version);
+        self.prefix.extend_from_slice(&other.prefix);
     }
 
     fn key(&self, line: usize) -> &[u8] {
@@ -297,9 +323,9 @@ impl EncodedLines {
 }
 
 /// What sorting a line needs, and what the walk after it reads most: its key's prefix
-/// (see [`key_prefix`]), its arrival number and its part. (The part fills what would be
-/// padding.)
-#[derive(Clone, Copy)]
+/// (see [`key_prefix`]), its place in the bucketed buffers (the same order as arrival
+/// within a bucket) and its part. (The part fills what would be padding.)
+#[derive(Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord)]
 struct Line {
     prefix: [u64; 4],
     line: u32,
@@ -336,119 +362,191 @@ impl BatchBuilder {
     /// take the lines of several senders and answer each with its own counts. Parts
     /// follow each other in arrival order.
     pub fn next_part(&mut self) {
-        self.current_part += 1;
+        self.part_starts.push(self.lines.len() as u32);
     }
 
     /// Adds one line (lines come in arrival order). A batch holds at most 4 GiB of keys
     /// and of fields, and 2³² lines (the import's batches hold a million).
     pub fn push(&mut self, s: &DossierSnapshot) {
-        let line = self.lines.len() as u32;
-        let prefix = self.lines.push_returning_prefix(s);
-        self.order.push(Line {
-            prefix,
-            line,
-            part: self.current_part,
-        });
+        self.lines.push(s);
     }
 
     /// Adds lines encoded elsewhere, after those pushed so far (in the current part).
     pub fn append(&mut self, lines: &EncodedLines) {
-        let first = self.lines.len() as u32;
-        self.lines.append_without_prefixes(lines);
-        let part = self.current_part;
-        self.order.extend(
-            lines
-                .prefix
-                .iter()
-                .zip(first..)
-                .map(|(&prefix, line)| Line { prefix, line, part }),
-        );
+        self.lines.append(lines);
     }
 
     /// The batch of the lines pushed so far, sorted by key; the builder is then empty (its
     /// buffers keep their capacity).
     pub fn finish(&mut self) -> KeyedBatch {
-        let mut order = std::mem::take(&mut self.order);
         let enc = &self.lines;
-        // By key, then arrival: equal prefixes of long keys are told apart by the keys.
-        order.sort_unstable_by(|a, b| {
-            a.prefix
-                .cmp(&b.prefix)
-                .then_with(|| {
-                    if a.short() {
-                        Ordering::Equal
-                    } else {
-                        enc.key(a.line as usize).cmp(enc.key(b.line as usize))
-                    }
-                })
-                .then(a.line.cmp(&b.line))
-        });
+        let n = enc.len();
+        let buckets = (n / BUCKET_LINES).next_power_of_two().min(MAX_BUCKETS);
+        let splitters = splitters(&enc.prefix, buckets);
+        let sb = &mut self.sort;
+
+        // Each line's bucket, and each bucket's lines and field bytes.
+        sb.bucket.clear();
+        let mut count = vec![(0usize, 0usize); buckets];
+        for (i, p) in enc.prefix.iter().enumerate() {
+            let b = splitters.partition_point(|s| s <= p);
+            sb.bucket.push(b as u16);
+            count[b].0 += 1;
+            count[b].1 += enc.field_bytes(i).len();
+        }
+        // Where each bucket starts, then the lines moved there in arrival order.
+        let mut next = Vec::with_capacity(buckets);
+        let (mut at, mut field) = (0usize, 0usize);
+        for &(lines, bytes) in &count {
+            next.push((at, field));
+            at += lines;
+            field += bytes;
+        }
+        let bounds: Vec<usize> = next.iter().map(|&(at, _)| at).chain([n]).collect();
+        sb.lines.clear();
+        sb.lines.resize(n, Line::default());
+        sb.records.clear();
+        sb.records.resize(n, Record::default());
+        sb.fields.clear();
+        sb.fields.resize(enc.fields.len(), 0);
+        let part_ends = self.part_starts.iter().map(|&s| s as usize).chain([n]);
+        let mut first = 0usize;
+        for (part, end) in part_ends.enumerate() {
+            for i in first..end {
+                let b = sb.bucket[i] as usize;
+                let (at, field) = &mut next[b];
+                let bytes = enc.field_bytes(i);
+                let to = *field + bytes.len();
+                sb.fields[*field..to].copy_from_slice(bytes);
+                sb.lines[*at] = Line {
+                    prefix: enc.prefix[i],
+                    line: *at as u32,
+                    part: part as u32,
+                };
+                sb.records[*at] = Record {
+                    version: enc.version[i],
+                    arrival: i as u32,
+                    fields_to: to as u32,
+                };
+                *at += 1;
+                *field = to;
+            }
+            first = end;
+        }
+
         // Capacities for every line being a final: an upper bound (memory a batch does not
         // use is never touched), so the buffers never grow by copying.
-        let lines = order.len();
         let mut out = self.spare.take().unwrap_or_default();
         room(&mut out.keys, enc.keys.len());
         room(&mut out.fields, enc.fields.len());
-        room(&mut out.key_end, lines);
-        room(&mut out.field_end, lines);
-        room(&mut out.versions, lines);
-        room(&mut out.records, lines);
-        room(&mut out.record_start, lines + 1);
-        room(&mut out.record_parts, lines);
+        room(&mut out.key_end, n);
+        room(&mut out.field_end, n);
+        room(&mut out.versions, n);
+        room(&mut out.records, n);
+        room(&mut out.record_start, n + 1);
+        room(&mut out.record_parts, n);
         out.stale_parts.clear();
-        out.stale_parts.resize(self.current_part as usize + 1, 0);
-        let mut at = 0;
-        while at < order.len() {
-            let first = order[at];
-            let short = first.short();
-            let mut end = at + 1;
-            while end < order.len()
-                && order[end].prefix == first.prefix
-                && (short || enc.key(order[end].line as usize) == enc.key(first.line as usize))
-            {
-                end += 1;
-            }
-            // The key's lines in arrival order: a record is above every earlier line.
-            out.record_start.push(out.records.len() as u32);
-            let mut newest = first.line as usize;
-            let mut version = enc.version[newest];
-            out.records.push(version);
-            out.record_parts.push(first.part);
-            for l in &order[at + 1..end] {
-                let v = enc.version[l.line as usize];
-                if v > version {
-                    out.records.push(v);
-                    out.record_parts.push(l.part);
-                    newest = l.line as usize;
-                    version = v;
-                } else {
-                    out.stale_parts[l.part as usize] += 1;
-                }
-            }
-            if short {
-                // The key is in the prefix: no read of the key arena.
-                let mut bytes = [0u8; 32];
-                for (w, word) in first.prefix.iter().enumerate() {
-                    bytes[w * 8..w * 8 + 8].copy_from_slice(&word.to_be_bytes());
-                }
-                let len = 32 - bytes.iter().rev().take_while(|&&b| b == 0).count();
-                out.keys.extend_from_slice(&bytes[..len]);
+        out.stale_parts.resize(self.part_starts.len() + 1, 0);
+        let records = &sb.records;
+        let key = |l: &Line| enc.key(records[l.line as usize].arrival as usize);
+        let fields_of = |line: usize| {
+            let from = if line == 0 {
+                0
             } else {
-                out.keys.extend_from_slice(enc.key(first.line as usize));
+                records[line - 1].fields_to
+            };
+            &sb.fields[from as usize..records[line].fields_to as usize]
+        };
+        // Bucket after bucket (a key's lines share its prefix, hence its bucket), while its
+        // lines are in the cache: sorted by key, then arrival (equal prefixes of long keys
+        // are told apart by the keys), then walked key by key.
+        for w in bounds.windows(2) {
+            let order = &mut sb.lines[w[0]..w[1]];
+            order.sort_unstable();
+            // Long keys sharing a prefix: by key, then arrival, too.
+            let mut at = 0;
+            while at < order.len() {
+                let mut end = at + 1;
+                while end < order.len() && order[end].prefix == order[at].prefix {
+                    end += 1;
+                }
+                if end - at > 1 && !order[at].short() {
+                    order[at..end]
+                        .sort_unstable_by(|a, b| key(a).cmp(key(b)).then(a.line.cmp(&b.line)));
+                }
+                at = end;
             }
-            out.fields.extend_from_slice(enc.field_bytes(newest));
-            out.key_end.push(out.keys.len() as u32);
-            out.field_end.push(out.fields.len() as u32);
-            out.versions.push(version);
-            at = end;
+            let order = &*order;
+            let mut at = 0;
+            while at < order.len() {
+                let first = order[at];
+                let short = first.short();
+                let mut end = at + 1;
+                while end < order.len()
+                    && order[end].prefix == first.prefix
+                    && (short || key(&order[end]) == key(&first))
+                {
+                    end += 1;
+                }
+                // The key's lines in arrival order: a record is above every earlier line.
+                out.record_start.push(out.records.len() as u32);
+                let mut newest = first.line as usize;
+                let mut version = records[newest].version;
+                out.records.push(version);
+                out.record_parts.push(first.part);
+                for l in &order[at + 1..end] {
+                    let v = records[l.line as usize].version;
+                    if v > version {
+                        out.records.push(v);
+                        out.record_parts.push(l.part);
+                        newest = l.line as usize;
+                        version = v;
+                    } else {
+                        out.stale_parts[l.part as usize] += 1;
+                    }
+                }
+                if short {
+                    // The key is in the prefix: no read of the key arena.
+                    let mut bytes = [0u8; 32];
+                    for (w, word) in first.prefix.iter().enumerate() {
+                        bytes[w * 8..w * 8 + 8].copy_from_slice(&word.to_be_bytes());
+                    }
+                    let len = 32 - bytes.iter().rev().take_while(|&&b| b == 0).count();
+                    out.keys.extend_from_slice(&bytes[..len]);
+                } else {
+                    out.keys.extend_from_slice(key(&first));
+                }
+                out.fields.extend_from_slice(fields_of(newest));
+                out.key_end.push(out.keys.len() as u32);
+                out.field_end.push(out.fields.len() as u32);
+                out.versions.push(version);
+                at = end;
+            }
         }
         out.record_start.push(out.records.len() as u32);
-        order.clear();
-        self.order = order;
         self.lines.clear();
-        self.current_part = 0;
+        self.part_starts.clear();
         out
     }
+}
+
+/// `buckets - 1` increasing prefixes that cut `prefixes` into about equal buckets: a line
+/// goes to the bucket of the number of splitters not above its prefix. Chosen from a
+/// sample spread evenly over the batch, so they follow the keys of this very batch (a
+/// feed's new dossiers have keys no earlier batch had). Only speed depends on them.
+fn splitters(prefixes: &[[u64; 4]], buckets: usize) -> Vec<[u64; 4]> {
+    if buckets <= 1 {
+        return Vec::new();
+    }
+    let n = prefixes.len();
+    let samples = (buckets * OVERSAMPLING).min(n);
+    let mut sample: Vec<[u64; 4]> = (0..samples).map(|k| prefixes[k * n / samples]).collect();
+    sample.sort_unstable();
+    let mut cut: Vec<[u64; 4]> = (1..buckets)
+        .map(|b| sample[b * samples / buckets])
+        .collect();
+    cut.dedup();
+    cut
 }
 
 /// Empties `v` and makes room for `n` items. A buffer too small is replaced rather than
@@ -492,6 +590,137 @@ mod tests {
         let (mut v, rej, _) = crate::parse_all(data.as_bytes(), crate::Format::Csv).unwrap();
         assert!(rej.is_empty(), "{rej:?}");
         v.pop().unwrap()
+    }
+
+    /// A feed of `n` lines from a small pool of keys (short ones, and long ones sharing
+    /// their first 32 bytes) over three sources, with versions that repeat and go back,
+    /// and fields that differ from line to line.
+    fn feed(seed: u64, n: usize) -> Vec<DossierSnapshot> {
+        let mut x = seed | 1;
+        let mut next = move |m: u64| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x % m
+        };
+        let mut data = String::from(
+            "dossier_id,source,version,service_code,province_code,commune_code,channel,end_to_end,status,received_at,due_at,completed_at,fee_vnd,paid_online\n",
+        );
+        let pool = (n as u64 / 3).max(1);
+        for _ in 0..n {
+            let k = next(pool);
+            let id = if k % 7 == 0 {
+                format!("LONG-2025-07-01-00000000000000000000{k}")
+            } else {
+                format!("D{k}")
+            };
+            let source = ["dvcqg", "hcc-79", "b"][next(3) as usize];
+            let (version, fee) = (next(6), next(1000) * 1000);
+            data.push_str(&format!(
+                "{id},{source},{version},1.000001,79,,online,true,received,2025-07-01T08:00:00+07:00,,,{fee},false\n"
+            ));
+        }
+        let (v, rej, _) = crate::parse_all(data.as_bytes(), crate::Format::Csv).unwrap();
+        assert!(rej.is_empty(), "{rej:?}");
+        v
+    }
+
+    /// What a batch must hold, worked out line by line: per key in key order, its block
+    /// key, final version and encoded fields, and its records with their parts; and the
+    /// lines stale within the batch, per part.
+    type Expected = (Vec<(Vec<u8>, u64, Vec<u8>, Vec<(u64, u32)>)>, Vec<u64>);
+
+    fn expected(lines: &[DossierSnapshot], part_starts: &[usize]) -> Expected {
+        // Per key: its newest version, that line's fields, its records.
+        type Key = (u64, Vec<u8>, Vec<(u64, u32)>);
+        let mut keys: std::collections::BTreeMap<Vec<u8>, Key> = Default::default();
+        let mut stale = vec![0u64; part_starts.len() + 1];
+        for (i, s) in lines.iter().enumerate() {
+            let part = part_starts.iter().filter(|&&p| p <= i).count();
+            let mut key = Vec::new();
+            crate::blocks::key_of(s.source.as_bytes(), s.dossier_id.as_bytes(), &mut key);
+            let mut fields = Vec::new();
+            codec::encode(s, &mut fields);
+            match keys.get_mut(&key) {
+                Some(k) if s.version > k.0 => {
+                    k.2.push((s.version, part as u32));
+                    (k.0, k.1) = (s.version, fields);
+                }
+                Some(_) => stale[part] += 1,
+                None => {
+                    keys.insert(key, (s.version, fields, vec![(s.version, part as u32)]));
+                }
+            }
+        }
+        let finals = keys
+            .into_iter()
+            .map(|(k, (v, f, r))| (k, v, f, r))
+            .collect();
+        (finals, stale)
+    }
+
+    fn held(b: &KeyedBatch) -> Expected {
+        let finals = (0..b.len())
+            .map(|i| {
+                let r = b.record_start[i] as usize..b.record_start[i + 1] as usize;
+                let records = b.records[r.clone()]
+                    .iter()
+                    .zip(&b.record_parts[r])
+                    .map(|(&v, &p)| (v, p))
+                    .collect();
+                (
+                    b.key(i).to_vec(),
+                    b.version(i),
+                    b.fields(i).to_vec(),
+                    records,
+                )
+            })
+            .collect();
+        (finals, b.stale_parts.clone())
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(12))]
+
+        /// Batches large enough to be cut into many buckets hold exactly what applying
+        /// their lines one by one gives, whether pushed or appended in stretches, and a
+        /// builder reused for the next batch starts afresh.
+        #[test]
+        fn bucketed_batches_hold_what_line_by_line_application_gives(
+            seed in proptest::prelude::any::<u64>(),
+            n in 1usize..40_000,
+            cuts in proptest::collection::vec(0usize..40_000, 0..4),
+            stretch in 1usize..5_000,
+        ) {
+            let lines = feed(seed, n);
+            let mut part_starts: Vec<usize> = cuts.into_iter().filter(|&c| c < n).collect();
+            part_starts.sort_unstable();
+            let want = expected(&lines, &part_starts);
+            let (mut pushed, mut appended) = (BatchBuilder::new(), BatchBuilder::new());
+            for round in 0..2 {
+                let mut enc = EncodedLines::new();
+                for (i, s) in lines.iter().enumerate() {
+                    for _ in part_starts.iter().filter(|&&p| p == i) {
+                        pushed.next_part();
+                        appended.append(&enc);
+                        enc.clear();
+                        appended.next_part();
+                    }
+                    pushed.push(s);
+                    enc.push(s);
+                    if enc.len() == stretch {
+                        appended.append(&enc);
+                        enc.clear();
+                    }
+                }
+                appended.append(&enc);
+                let (p, a) = (pushed.finish(), appended.finish());
+                proptest::prop_assert_eq!(&held(&p), &want, "pushed, round {}", round);
+                proptest::prop_assert_eq!(&held(&a), &want, "appended, round {}", round);
+                pushed.recycle(p);
+                appended.recycle(a);
+            }
+        }
     }
 
     #[test]
