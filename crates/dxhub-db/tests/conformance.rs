@@ -2698,6 +2698,51 @@ conformance!(
     concurrent_opens_make_one_report,
 );
 
+/// Two stores on one database, as two processes would be, ingest in turn: a store that
+/// keeps what it knows of the stored blocks between its batches must see the other's.
+async fn stores_ingest_in_turn(a: &dyn Store, b: &dyn Store) {
+    const PROVINCES: [&str; 3] = ["01", "48", "79"];
+    let mut rng = Rng(0x7E_2415);
+    let mut model = Latest::new();
+    let feed = |rng: &mut Rng, source: &str, n: usize, distinct: bool| {
+        random_feed(rng, source, n, 500, &PROVINCES, distinct)
+    };
+    // `a` starts on an empty database; `b`'s keys sort after `a`'s, so its batch adds
+    // blocks after every block `a` wrote.
+    ingest_checked(a, &mut model, feed(&mut rng, "turna", 2_000, true)).await;
+    ingest_checked(b, &mut model, feed(&mut rng, "turnb", 2_000, true)).await;
+    // Then each changes dossiers of both, in turn.
+    for round in 0..3 {
+        let (this, other) = if round % 2 == 0 { (a, b) } else { (b, a) };
+        let mut batch = feed(&mut rng, "turna", 600, false);
+        batch.extend(feed(&mut rng, "turnb", 600, false));
+        batch.extend(feed(&mut rng, &format!("turn{round}"), 300, false));
+        ingest_checked(this, &mut model, batch).await;
+        assert_eq!(all_rows(other).await, from_scratch(&model), "round {round}");
+    }
+}
+
+#[tokio::test]
+async fn sqlite_stores_on_one_database_ingest_in_turn() {
+    let dir = tempfile::tempdir().expect("temporary directory");
+    let url = format!("sqlite://{}", dir.path().join("t.db").display());
+    let a = dxhub_db::open(&url).await.expect("open SQLite store");
+    let b = dxhub_db::open(&url).await.expect("open SQLite store again");
+    stores_ingest_in_turn(&*a, &*b).await;
+}
+
+#[tokio::test]
+async fn postgres_stores_on_one_database_ingest_in_turn() {
+    let Some(url) = postgres_url().await else {
+        return;
+    };
+    let a = dxhub_db::open(&url).await.expect("open PostgreSQL store");
+    let b = dxhub_db::open(&url)
+        .await
+        .expect("open PostgreSQL store again");
+    stores_ingest_in_turn(&*a, &*b).await;
+}
+
 /// Checks that `sql` failed because a V10 trigger refused it (not for another reason).
 fn assert_refused_by_trigger(sql: &str, result: Result<(), tokio_postgres::Error>) {
     let err = result.expect_err(&format!("{sql} was allowed"));

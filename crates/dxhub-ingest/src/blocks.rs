@@ -323,10 +323,17 @@ pub fn group_by_directory<K: AsRef<[u8]>>(
     let mut block = 0;
     for i in 0..n {
         let key = batch.key(i);
-        // Both are sorted: walk the directory forward, at most to the key's block.
-        while block + 1 < directory.len() && directory[block + 1].as_ref() <= key {
-            block += 1;
+        // Both are sorted: move forward in the directory, at most to the key's block, by
+        // galloping (steps of 1, 2, 4 … then a binary search in the last step), so that a
+        // small batch skips most of a whole directory and a dense one steps block by block.
+        let not_above = |k: &K| k.as_ref() <= key;
+        let mut step = 1;
+        while block + step < directory.len() && not_above(&directory[block + step]) {
+            block += step;
+            step *= 2;
         }
+        let end = (block + step).min(directory.len());
+        block += directory[block + 1..end].partition_point(not_above);
         match groups.last_mut() {
             Some((Some(b), r)) if *b == block => r.end = i + 1,
             _ => groups.push((Some(block), i..i + 1)),

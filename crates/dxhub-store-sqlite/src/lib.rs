@@ -38,6 +38,8 @@ pub struct SqliteStore {
 struct Inner {
     path: PathBuf,
     idle: Mutex<Vec<Connection>>,
+    /// The block directory the last dossier batch left (see [`dossiers::Directory`]).
+    directory: Mutex<Option<dossiers::Directory>>,
 }
 
 pub(crate) fn db_err(e: rusqlite::Error) -> StoreError {
@@ -78,6 +80,7 @@ impl SqliteStore {
             inner: Arc::new(Inner {
                 path: path.clone(),
                 idle: Mutex::new(Vec::new()),
+                directory: Mutex::new(None),
             }),
         };
         store
