@@ -197,9 +197,8 @@ pub struct BatchBuilder {
     /// Buffers of [`BatchBuilder::finish`], kept for the next batch.
     sort: SortBuffers,
     /// A batch given back by [`BatchBuilder::recycle`], whose buffers the next
-    /// [`BatchBuilder::finish`] fills. One: a pipelined import has up to three batches out
-    /// at once (being stored, waiting, being finished), and one spare reuses most of what
-    /// comes back (keeping two saved no time in the 20 M import and took 70–100 MB more).
+    /// [`BatchBuilder::finish`] fills. One: a pipelined import has up to two batches out
+    /// at once (being stored, waiting), and finishes the next once the older is back.
     spare: Option<KeyedBatch>,
 }
 

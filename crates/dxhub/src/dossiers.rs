@@ -80,8 +80,8 @@ impl RejectSink {
 /// Lines per store transaction. Large, so that each dossier is resolved in memory and the
 /// store sees it once per batch (a store rewrites each block a batch touches, so fewer,
 /// larger batches rewrite less); memory stays bounded: a batch is held compactly (about
-/// 90 bytes per dossier, see [`KeyedBatch`]), and at most three exist at once (being
-/// built, waiting, being stored), plus one kept for reuse. (Batches of 1.5 M lines, the
+/// 90 bytes per dossier, see [`KeyedBatch`]), and at most two are out at once (being
+/// stored, waiting) while the next is built, into the buffers of the one before. (Batches of 1.5 M lines, the
 /// first ones smaller, took 100 MB more and no less time.)
 pub const BATCH: usize = 1_000_000;
 
@@ -186,16 +186,35 @@ async fn import_file(
     // stored batches to the batching thread.
     let spares = Spares::new();
     let batcher_spares = spares.clone();
-    let (stored_tx, stored_rx) = std::sync::mpsc::channel::<KeyedBatch>();
+    // Every batch handed to the storing task comes back once stored (`None` if its
+    // buffers could not be taken back).
+    let (stored_tx, stored_rx) = std::sync::mpsc::channel::<Option<KeyedBatch>>();
     let batcher_cancel = cancel.clone();
     let batcher = std::thread::spawn(move || {
         let mut builder = BatchBuilder::new();
         let mut rejected: Vec<Rejection> = Vec::new();
-        let send = |builder: &mut BatchBuilder, rejected: &mut Vec<Rejection>| {
+        // Batches handed to the storing task and not back yet.
+        let mut out = 0usize;
+        let mut send = |builder: &mut BatchBuilder, rejected: &mut Vec<Rejection>| {
             rejected.sort_by_key(|r| r.line);
-            for stored in stored_rx.try_iter() {
-                builder.recycle(stored);
+            // At most two batches out at once (one being stored, one waiting): with two
+            // out, the next is finished only once the older is stored, into its buffers.
+            // A third would take about 90 MB more, and fresh memory is costly (the kernel
+            // clears each page on first touch).
+            while out >= 2 {
+                match stored_rx.recv() {
+                    Ok(stored) => {
+                        out -= 1;
+                        stored.into_iter().for_each(|b| builder.recycle(b));
+                    }
+                    Err(_) => break, // the storing side is gone: the send below fails
+                }
             }
+            for stored in stored_rx.try_iter() {
+                out = out.saturating_sub(1);
+                stored.into_iter().for_each(|b| builder.recycle(b));
+            }
+            out += 1;
             let ready = Ready {
                 batch: builder.finish(),
                 rejected: std::mem::take(rejected),
@@ -250,13 +269,14 @@ async fn import_file(
         for r in &batch.rejected {
             sink.write(&name, r)?;
         }
-        if !batch.batch.is_empty() {
+        if batch.batch.is_empty() {
+            let _ = stored_tx.send(Some(batch.batch));
+        } else {
             let keyed = Arc::new(batch.batch);
             let stored = store.ingest_keyed(Arc::clone(&keyed)).await;
-            if let Some(keyed) = Arc::into_inner(keyed) {
-                // Its buffers, for the batch after next (the batching thread may be gone).
-                let _ = stored_tx.send(keyed);
-            }
+            // Back to the batching thread, its buffers for the batch after next (that
+            // thread may be gone).
+            let _ = stored_tx.send(Arc::into_inner(keyed));
             match stored {
                 Ok(counts) => {
                     fs.applied += counts.applied;
@@ -278,6 +298,8 @@ async fn import_file(
     tracing::debug!(file = %name, total_ms = t0.elapsed().as_millis() as u64,
         waited_ms = waited.as_millis() as u64, storing_ms = storing.as_millis() as u64, "import timing");
     drop(rx);
+    // The batching thread may wait for a stored batch: no more come.
+    drop(stored_tx);
     let parsed = tokio::task::spawn_blocking(move || parser.join())
         .await
         .context("the parsing thread could not be joined")?;
