@@ -118,13 +118,28 @@ impl<'a> BlockReader<'a> {
     }
 }
 
-/// Entries collected in key order, then cut into blocks.
+/// Entries collected in key order, then cut into blocks. Each entry is encoded as it comes,
+/// after the one before it (sharing its key prefix), into one buffer: a block is then
+/// that buffer, or, when it has to be split, slices of it, each piece's first entry
+/// encoded again with its whole key.
 #[derive(Default)]
 pub struct Builder {
+    /// A format byte, then the entries as a block stores them one after the other.
+    data: Vec<u8>,
+    /// The entries' keys, concatenated.
     keys: Vec<u8>,
-    fields: Vec<u8>,
-    /// Per entry: end of its key in `keys`, version, end of its fields in `fields`.
-    entries: Vec<(usize, u64, usize)>,
+    entries: Vec<Entry>,
+}
+
+/// Where an entry is in a [`Builder`].
+#[derive(Clone, Copy)]
+struct Entry {
+    /// Its encoding starts at `data[start]`; from `data[tail]` on come its version and
+    /// fields (what does not depend on the entry before it).
+    start: usize,
+    tail: usize,
+    /// Its key ends at `keys[key_end]`.
+    key_end: usize,
 }
 
 impl Builder {
@@ -134,10 +149,27 @@ impl Builder {
 
     /// Adds an entry; keys must come in increasing order.
     pub fn push(&mut self, key: &[u8], version: u64, fields: &[u8]) {
+        let shared = match self.entries.last() {
+            None => {
+                self.data.push(FORMAT);
+                0
+            }
+            Some(_) => common_prefix(self.key(self.entries.len() - 1), key),
+        };
+        let start = self.data.len();
+        put_varint(&mut self.data, shared as u64);
+        put_varint(&mut self.data, (key.len() - shared) as u64);
+        self.data.extend_from_slice(&key[shared..]);
+        let tail = self.data.len();
+        put_varint(&mut self.data, version);
+        put_varint(&mut self.data, fields.len() as u64);
+        self.data.extend_from_slice(fields);
         self.keys.extend_from_slice(key);
-        self.fields.extend_from_slice(fields);
-        self.entries
-            .push((self.keys.len(), version, self.fields.len()));
+        self.entries.push(Entry {
+            start,
+            tail,
+            key_end: self.keys.len(),
+        });
     }
 
     pub fn is_empty(&self) -> bool {
@@ -145,107 +177,101 @@ impl Builder {
     }
 
     fn key(&self, i: usize) -> &[u8] {
-        let start = if i == 0 { 0 } else { self.entries[i - 1].0 };
-        &self.keys[start..self.entries[i].0]
+        let start = if i == 0 {
+            0
+        } else {
+            self.entries[i - 1].key_end
+        };
+        &self.keys[start..self.entries[i].key_end]
     }
 
-    fn field_bytes(&self, i: usize) -> &[u8] {
-        let start = if i == 0 { 0 } else { self.entries[i - 1].2 };
-        &self.fields[start..self.entries[i].2]
+    /// Where entry `i`'s encoding ends.
+    fn end(&self, i: usize) -> usize {
+        self.entries.get(i + 1).map_or(self.data.len(), |e| e.start)
     }
 
-    /// Encodes entries `range` as one block of `size` bytes; `shared[i]` is the key
-    /// prefix entry `i` shares with entry `i - 1` (the first entry stores its whole key).
-    fn encode(&self, range: Range<usize>, shared: &[usize], size: usize) -> Block {
+    /// The bytes a block starting with entry `i` takes for its format byte and that entry
+    /// (which stores its whole key: a shared length of 0, one byte).
+    fn first_size(&self, i: usize) -> usize {
+        let key = self.key(i).len();
+        2 + varint_len(key as u64) + key + self.end(i) - self.entries[i].tail
+    }
+
+    /// Entries `range` as one block of `size` bytes: the first encoded again with its
+    /// whole key, the others copied as they are.
+    fn piece(&self, range: Range<usize>, size: usize) -> Block {
+        let (first, e) = (range.start, self.entries[range.start]);
+        let key = self.key(first);
         let mut data = Vec::with_capacity(size);
         data.push(FORMAT);
-        for i in range.clone() {
-            let key = self.key(i);
-            let s = if i == range.start { 0 } else { shared[i] };
-            put_varint(&mut data, s as u64);
-            put_varint(&mut data, (key.len() - s) as u64);
-            data.extend_from_slice(&key[s..]);
-            put_varint(&mut data, self.entries[i].1);
-            let f = self.field_bytes(i);
-            put_varint(&mut data, f.len() as u64);
-            data.extend_from_slice(f);
-        }
+        put_varint(&mut data, 0);
+        put_varint(&mut data, key.len() as u64);
+        data.extend_from_slice(key);
+        data.extend_from_slice(&self.data[e.tail..self.end(range.end - 1)]);
         debug_assert_eq!(data.len(), size, "block size worked out beforehand");
         Block {
-            first_key: self.key(range.start).to_vec(),
+            first_key: key.to_vec(),
             count: range.len() as u32,
             data,
         }
     }
 
     /// The entries as blocks: one if it stays under [`MAX_BLOCK_BYTES`], otherwise pieces
-    /// of about [`TARGET_BLOCK_BYTES`] cut between entries. Empties the builder. The sizes
-    /// are worked out first, so every entry is encoded once.
+    /// of about [`TARGET_BLOCK_BYTES`] cut between entries. Empties the builder.
     pub fn finish(&mut self) -> Vec<Block> {
         let n = self.entries.len();
         if n == 0 {
             return Vec::new();
         }
-        // Each entry's size as a block stores it after the previous entry, and the length
-        // of the key prefix it shares with that entry.
-        let mut shared = Vec::with_capacity(n);
-        let mut sizes = Vec::with_capacity(n);
-        let mut total = 1; // the format byte
-        for i in 0..n {
-            let key = self.key(i);
-            let s = if i == 0 {
-                0
-            } else {
-                common_prefix(self.key(i - 1), key)
-            };
-            let size = self.entry_size(i, s);
-            shared.push(s);
-            sizes.push(size);
-            total += size;
-        }
+        let total = self.data.len();
         let blocks = if total <= MAX_BLOCK_BYTES || n == 1 {
-            vec![self.encode(0..n, &shared, total)]
+            vec![Block {
+                first_key: self.key(0).to_vec(),
+                count: n as u32,
+                data: self.data.clone(),
+            }]
         } else {
-            // Cut where the running size reaches each piece's share; a piece's first entry
-            // stores its whole key.
+            // Cut where the running size reaches each piece's share.
             let pieces = total.div_ceil(TARGET_BLOCK_BYTES);
             let share = total / pieces;
             let mut out = Vec::with_capacity(pieces + 1);
-            let (mut start, mut size) = (0, 1 + self.entry_size(0, 0));
-            for (i, &entry) in sizes.iter().enumerate().skip(1) {
+            let (mut start, mut size) = (0, self.first_size(0));
+            for i in 1..n {
+                let entry = self.end(i) - self.entries[i].start;
                 if size + entry > share {
-                    out.push(self.encode(start..i, &shared, size));
-                    (start, size) = (i, 1 + self.entry_size(i, 0));
+                    out.push(self.piece(start..i, size));
+                    (start, size) = (i, self.first_size(i));
                 } else {
                     size += entry;
                 }
             }
-            out.push(self.encode(start..n, &shared, size));
+            out.push(self.piece(start..n, size));
             out
         };
+        self.data.clear();
         self.keys.clear();
-        self.fields.clear();
         self.entries.clear();
         blocks
     }
-
-    /// The bytes entry `i` takes in a block when it shares `shared` key bytes with the
-    /// entry before it.
-    fn entry_size(&self, i: usize, shared: usize) -> usize {
-        let rest = self.key(i).len() - shared;
-        let fields = self.field_bytes(i).len();
-        varint_len(shared as u64)
-            + varint_len(rest as u64)
-            + rest
-            + varint_len(self.entries[i].1)
-            + varint_len(fields as u64)
-            + fields
-    }
 }
 
-/// The length of the prefix two keys share.
+/// The length of the prefix two keys share (compared eight bytes at a time).
 fn common_prefix(a: &[u8], b: &[u8]) -> usize {
-    a.iter().zip(b).take_while(|(x, y)| x == y).count()
+    let n = a.len().min(b.len());
+    let mut i = 0;
+    while i + 8 <= n {
+        let word = |k: &[u8]| u64::from_le_bytes(k[i..i + 8].try_into().expect("8 bytes"));
+        let differ = word(a) ^ word(b);
+        if differ != 0 {
+            return i + differ.trailing_zeros() as usize / 8;
+        }
+        i += 8;
+    }
+    i + a[i..n]
+        .iter()
+        .zip(&b[i..n])
+        .take_while(|(x, y)| x == y)
+        .count()
 }
 
 /// The bytes [`put_varint`] writes for `v`.
