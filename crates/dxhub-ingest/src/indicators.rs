@@ -537,6 +537,10 @@ impl Delta {
 
     /// Records that a dossier's contribution changed from `old` (if it had one) to `new`.
     pub fn replace(&mut self, old: Option<&Contribution>, new: &Contribution) {
+        if old == Some(new) {
+            // Most changes of a dossier (received, then processing …) change no indicator.
+            return;
+        }
         if let Some(o) = old {
             self.entry(o.key).add(o, -1);
         }
