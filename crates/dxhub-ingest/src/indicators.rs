@@ -505,14 +505,7 @@ impl CellDelta {
     }
 
     fn add(&mut self, c: &Contribution, sign: i64) {
-        let x = &c.cell;
-        self.received += sign * x.received as i64;
-        self.online += sign * x.online as i64;
-        self.end_to_end += sign * x.end_to_end as i64;
-        self.completed += sign * x.completed as i64;
-        self.completed_on_time += sign * x.completed_on_time as i64;
-        self.online_payments += sign * x.online_payments as i64;
-        self.online_payment_vnd += sign as i128 * x.online_payment_vnd as i128;
+        self.add_counters(&c.cell, sign);
         if let Some(svc) = &c.online_service {
             let e = self.online_services.entry(svc.clone()).or_insert(0);
             *e += sign;
@@ -520,6 +513,16 @@ impl CellDelta {
                 self.online_services.remove(svc.as_str());
             }
         }
+    }
+
+    fn add_counters(&mut self, x: &Cell, sign: i64) {
+        self.received += sign * x.received as i64;
+        self.online += sign * x.online as i64;
+        self.end_to_end += sign * x.end_to_end as i64;
+        self.completed += sign * x.completed as i64;
+        self.completed_on_time += sign * x.completed_on_time as i64;
+        self.online_payments += sign * x.online_payments as i64;
+        self.online_payment_vnd += sign as i128 * x.online_payment_vnd as i128;
     }
 }
 
@@ -539,6 +542,16 @@ impl Delta {
     pub fn replace(&mut self, old: Option<&Contribution>, new: &Contribution) {
         if old == Some(new) {
             // Most changes of a dossier (received, then processing …) change no indicator.
+            return;
+        }
+        if let Some(o) = old
+            && o.key == new.key
+            && o.online_service == new.online_service
+        {
+            // Most others stay in their cell and service: only the counters change.
+            let d = self.entry(new.key);
+            d.add_counters(&o.cell, -1);
+            d.add_counters(&new.cell, 1);
             return;
         }
         if let Some(o) = old {
