@@ -228,7 +228,7 @@ struct Record {
 }
 
 /// Lines per bucket [`BatchBuilder::finish`] aims at: a bucket's lines, versions and fields
-/// (about 80 bytes a line) then sort and are walked within a core's L2 cache.
+/// (about 90 bytes a line) then sort and are walked within a core's L2 cache.
 const BUCKET_LINES: usize = 4096;
 
 /// Buckets at most (bucket numbers are `u16`).
