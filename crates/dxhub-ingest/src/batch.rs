@@ -153,6 +153,42 @@ impl KeyedBatch {
         stored: Option<&(u64, Contribution)>,
         r: &mut Resolution,
     ) -> bool {
+        let applied = self.count_lines(i, stored.map(|(v, _)| *v), r);
+        if applied {
+            r.delta
+                .replace(stored.map(|(_, c)| c), &self.contribution(i));
+        }
+        applied
+    }
+
+    /// Like [`KeyedBatch::resolve_one`], with the stored snapshot's version and
+    /// [`codec`]-encoded fields: they are decoded only if the final wins, and not at all
+    /// when they are the final's very bytes (nothing changes). `None` if they had to be
+    /// decoded and are not a valid encoding.
+    pub fn resolve_encoded(
+        &self,
+        i: usize,
+        stored: Option<(u64, &[u8])>,
+        r: &mut Resolution,
+    ) -> Option<bool> {
+        let applied = self.count_lines(i, stored.map(|(v, _)| v), r);
+        if applied {
+            let fields = self.fields(i);
+            match stored {
+                Some((_, old)) if old == fields => {}
+                Some((_, old)) => {
+                    let old = codec::contribution(old)?;
+                    r.delta.replace(Some(&old), &self.contribution(i));
+                }
+                None => r.delta.replace(None, &self.contribution(i)),
+            }
+        }
+        Some(applied)
+    }
+
+    /// Adds final `i`'s lines to the counts of their parts, as applied or stale against
+    /// the stored version; whether any was applied.
+    fn count_lines(&self, i: usize, stored: Option<u64>, r: &mut Resolution) -> bool {
         let range = self.record_start[i] as usize..self.record_start[i + 1] as usize;
         let mut applied = false;
         for (&x, &part) in self.records[range.clone()]
@@ -160,19 +196,18 @@ impl KeyedBatch {
             .zip(&self.record_parts[range])
         {
             let part = &mut r.parts[part as usize];
-            if stored.is_none_or(|(v, _)| x > *v) {
+            if stored.is_none_or(|v| x > v) {
                 applied = true;
                 part.0 += 1;
             } else {
                 part.1 += 1;
             }
         }
-        if applied {
-            let new =
-                codec::contribution(self.fields(i)).expect("fields are encoded by the builder");
-            r.delta.replace(stored.map(|(_, c)| c), &new);
-        }
         applied
+    }
+
+    fn contribution(&self, i: usize) -> Contribution {
+        codec::contribution(self.fields(i)).expect("fields are encoded by the builder")
     }
 }
 
@@ -796,6 +831,49 @@ mod tests {
         // The builder starts again with one part.
         b.push(&snap("d", 1));
         assert_eq!(b.finish().resolution().parts, vec![(0, 0)]);
+    }
+
+    #[test]
+    fn encoded_stored_fields_resolve_as_decoded_ones() {
+        let stored = [snap("a", 2), snap("b", 2), snap("c", 9)];
+        let mut changed = snap("b", 3);
+        changed.channel = crate::Channel::Direct;
+        let mut b = BatchBuilder::new();
+        for s in [snap("a", 3), changed, snap("c", 4), snap("d", 1)] {
+            b.push(&s);
+        }
+        let kb = b.finish();
+        let encoded: Vec<Vec<u8>> = stored
+            .iter()
+            .map(|s| {
+                let mut v = Vec::new();
+                codec::encode(s, &mut v);
+                v
+            })
+            .collect();
+        let (mut by_bytes, mut by_value) = (kb.resolution(), kb.resolution());
+        for i in 0..kb.len() {
+            let at = stored
+                .iter()
+                .position(|s| s.dossier_id == kb.snapshot(i).dossier_id);
+            let bytes = at.map(|k| (stored[k].version, encoded[k].as_slice()));
+            let value = at.map(|k| (stored[k].version, Contribution::of(&stored[k])));
+            let wins = kb.resolve_encoded(i, bytes, &mut by_bytes);
+            assert_eq!(wins, Some(kb.resolve_one(i, value.as_ref(), &mut by_value)));
+        }
+        assert_eq!(by_bytes.parts, by_value.parts);
+        assert_eq!(by_bytes.delta.cells(), by_value.delta.cells());
+        // a's fields are the same bytes (no change); b moved out of online; d is new.
+        let cells = by_bytes.delta.cells();
+        assert_eq!(cells.len(), 1);
+        assert_eq!((cells[0].1.received, cells[0].1.online), (1, 0));
+        // Damaged stored fields: refused once the final wins, kept when it loses.
+        let mut r = kb.resolution();
+        assert_eq!(kb.resolve_encoded(0, Some((1, &b"\x01"[..])), &mut r), None);
+        assert_eq!(
+            kb.resolve_encoded(0, Some((9, &b"\x01"[..])), &mut r),
+            Some(false)
+        );
     }
 
     #[test]

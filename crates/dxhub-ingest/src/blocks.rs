@@ -2,7 +2,7 @@
 //! instead of one database row per dossier.
 //!
 //! A store keeps rows `(first_key, count, data)`: `data` holds the entries of consecutive
-//! keys (each key with its version and [`codec`]-encoded fields), `first_key` is the key of
+//! keys (each key with its version and [`codec`](crate::codec)-encoded fields), `first_key` is the key of
 //! the first entry, and every key of a block sorts before the next block's `first_key`.
 //! Ingesting a [`KeyedBatch`] (sorted by key) then costs one read and one write per
 //! *block* the batch touches ([`group_by_directory`], [`merge`]) rather than one B-tree
@@ -21,7 +21,7 @@
 use std::ops::Range;
 
 use crate::batch::{KeyedBatch, Resolution};
-use crate::codec::{self, Cursor, put_varint};
+use crate::codec::{Cursor, put_varint};
 
 const FORMAT: u8 = 1;
 
@@ -397,22 +397,22 @@ pub fn merge(
                     pending = rd.next_entry()?;
                 }
                 std::cmp::Ordering::Equal => {
-                    let contribution = codec::contribution(fields)
-                        .ok_or_else(|| damaged("bad snapshot fields"))?;
-                    stored = Some(((version, contribution), fields));
+                    stored = Some((version, fields));
                     pending = rd.next_entry()?;
                     break;
                 }
                 std::cmp::Ordering::Greater => break,
             }
         }
-        let wins = batch.resolve_one(i, stored.as_ref().map(|(v, _)| v), r);
-        match (&stored, wins) {
+        let wins = batch
+            .resolve_encoded(i, stored, r)
+            .ok_or_else(|| damaged("bad snapshot fields"))?;
+        match (stored, wins) {
             (_, true) => {
                 changed = true;
                 out.push(key, batch.version(i), batch.fields(i));
             }
-            (Some(((version, _), fields)), false) => out.push(key, *version, fields),
+            (Some((version, fields)), false) => out.push(key, version, fields),
             (None, false) => unreachable!("a final with nothing stored always wins"),
         }
     }
