@@ -474,18 +474,18 @@ impl DossierStore for PostgresStore {
             }
             let (p, m) = (key.province_code.as_str().to_owned(), key.month.to_string());
             let text = texts.remove(&(p.clone(), m.clone()));
-            let services =
-                ServiceCounts::after(text.as_deref(), &d.online_services, &format!("{p} {m}"))?;
-            n_online.push(services.len() as i64);
+            let (text, services) =
+                ServiceCounts::rewrite(text.as_deref(), &d.online_services, &format!("{p} {m}"))?;
+            n_online.push(services as i64);
             count[0].push(p.clone());
             count[1].push(m.clone());
-            if services.is_empty() {
+            if services == 0 {
                 emptied[0].push(p);
                 emptied[1].push(m);
             } else {
                 put[0].push(p);
                 put[1].push(m);
-                put[2].push(services.to_text());
+                put[2].push(text);
             }
         }
         let put_services = tx.prepare_cached(PUT_CELL_SERVICES).await.map_err(db_err)?;

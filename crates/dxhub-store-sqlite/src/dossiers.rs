@@ -544,17 +544,15 @@ fn apply_delta(tx: &rusqlite::Transaction<'_>, delta: &Delta) -> StoreResult<()>
             .query_row(params![p, m], |r| r.get(0))
             .optional()
             .map_err(db_err)?;
-        let counts =
-            ServiceCounts::after(text.as_deref(), &d.online_services, &format!("{p} {m}"))?;
-        if counts.is_empty() {
+        let (text, services) =
+            ServiceCounts::rewrite(text.as_deref(), &d.online_services, &format!("{p} {m}"))?;
+        if services == 0 {
             drop_services.execute(params![p, m]).map_err(db_err)?;
         } else {
-            put_services
-                .execute(params![p, m, counts.to_text()])
-                .map_err(db_err)?;
+            put_services.execute(params![p, m, text]).map_err(db_err)?;
         }
         count_services
-            .execute(params![p, m, counts.len() as i64])
+            .execute(params![p, m, services as i64])
             .map_err(db_err)?;
     }
     tx.execute("DELETE FROM ps_cells WHERE received = 0", [])
