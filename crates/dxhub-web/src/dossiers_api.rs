@@ -14,11 +14,11 @@ use utoipa::ToSchema;
 use crate::AppState;
 use crate::auth::Caller;
 use crate::error::{ApiError, ErrorBody};
-use crate::group_commit::GroupCommit;
 use crate::ingest::UnitCalendar;
 
-/// Snapshots per batch handed to the group commit ([`GroupCommit`]), which stores it with
-/// the batches of concurrent requests in one transaction.
+/// Snapshots per batch handed to the group commit
+/// ([`GroupCommit`](crate::group_commit::GroupCommit)), which stores it with the batches of
+/// concurrent requests in one transaction.
 const BATCH: usize = 10_000;
 
 /// A rejected line.
@@ -103,10 +103,7 @@ pub async fn ingest(
         DossierReader::new(&body[..], format).map_err(|e| ApiError::bad("body", e.to_string()))?;
     let calendar = UnitCalendar::embedded();
     // Batches go through the group commit, shared with concurrent requests.
-    let writer = state
-        .dossier_writer
-        .get_or_init(|| GroupCommit::start(state.store.clone()))
-        .clone();
+    let writer = state.dossier_writer();
     let mut summary = IngestSummary::default();
     let mut batch = Vec::with_capacity(BATCH.min(1024));
     let reject = |summary: &mut IngestSummary, r: Rejection| {

@@ -115,6 +115,12 @@ impl GroupCommit {
         GroupCommit { jobs }
     }
 
+    /// Whether the writing task still takes batches: it ends with the Tokio runtime it
+    /// was started on, or if it panicked.
+    pub fn is_running(&self) -> bool {
+        !self.jobs.is_closed()
+    }
+
     /// Stores a batch of validated snapshots (in arrival order) with the batches of other
     /// requests waiting at the same time; answers with this batch's own counts.
     pub async fn ingest(&self, lines: Vec<DossierSnapshot>) -> StoreResult<IngestCounts> {

@@ -75,11 +75,28 @@ pub struct AppState {
     pub config: Arc<WebConfig>,
     /// The discovered OpenID Connect provider, when `config.oidc` is set.
     pub oidc: Option<Arc<oidc::OidcClient>>,
-    /// Group commit of pushed dossier batches, started on the first push.
-    pub dossier_writer: Arc<std::sync::OnceLock<group_commit::GroupCommit>>,
+    /// Group commit of pushed dossier batches, started on the first push (see
+    /// [`AppState::dossier_writer`]).
+    dossier_writer: Arc<std::sync::Mutex<Option<group_commit::GroupCommit>>>,
 }
 
 impl AppState {
+    /// The group commit of pushed dossier batches: the running one, or one started now on
+    /// the current runtime if none was, or if its task stopped (its runtime was shut
+    /// down, or it panicked), so that pushes do not fail from then on.
+    pub fn dossier_writer(&self) -> group_commit::GroupCommit {
+        let mut writer = self
+            .dossier_writer
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        match writer.as_ref() {
+            Some(w) if w.is_running() => w.clone(),
+            _ => writer
+                .insert(group_commit::GroupCommit::start(self.store.clone()))
+                .clone(),
+        }
+    }
+
     /// State over a store, with the shipped boundaries and default settings.
     pub fn new(store: Arc<dyn Store>) -> AppState {
         AppState::with_config(store, WebConfig::default())

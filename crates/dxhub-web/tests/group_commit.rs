@@ -59,3 +59,34 @@ async fn concurrent_batches_share_a_transaction_and_keep_their_own_counts() {
     // An empty batch changes nothing and needs no transaction.
     assert_eq!(writer.ingest(Vec::new()).await.unwrap(), counts(0, 0));
 }
+
+// The writing task runs on the runtime of the first push; once that runtime is shut down,
+// the state starts a new one on the next push instead of failing every push from then on.
+#[test]
+fn a_writer_whose_runtime_is_gone_is_started_again() {
+    let dir = tempfile::tempdir().unwrap();
+    let runtime = || {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap()
+    };
+    let first = runtime();
+    let store: Arc<dyn Store> = first
+        .block_on(dxhub_db::open(&dxhub_db::sqlite_url_in(dir.path())))
+        .unwrap();
+    let state = dxhub_web::AppState::new(store.clone());
+    let pushed = first.block_on(async { state.dossier_writer().ingest(lines(&[("A", 1)])).await });
+    assert_eq!(pushed.unwrap(), counts(1, 0));
+    let old = state.dossier_writer();
+    drop(first);
+    assert!(!old.is_running());
+    let second = runtime();
+    let pushed = second.block_on(async {
+        let writer = state.dossier_writer();
+        assert!(writer.is_running());
+        writer.ingest(lines(&[("A", 2), ("B", 1)])).await
+    });
+    assert_eq!(pushed.unwrap(), counts(2, 0));
+    assert_eq!(second.block_on(store.dossier_count()).unwrap(), 2);
+}
