@@ -73,15 +73,35 @@ impl ParsedBatch {
 /// buffers a few times rather than once per chunk: fresh memory is faulted in and zeroed
 /// by the kernel, and memory freed on another thread than the one that allocated it is
 /// not reused at once by the allocator.
-#[derive(Clone, Debug, Default)]
-pub struct Spares(Arc<Mutex<Vec<ParsedBatch>>>);
+#[derive(Clone, Debug)]
+pub struct Spares {
+    spares: Arc<Mutex<Vec<ParsedBatch>>>,
+    /// Spare batches kept at most.
+    limit: usize,
+}
 
-/// Spare batches kept at most (a few more than the chunks in flight).
+/// Spare batches kept at most by default (a few more than the chunks in flight).
 const MAX_SPARES: usize = 16;
+
+impl Default for Spares {
+    fn default() -> Spares {
+        Spares::with_limit(MAX_SPARES)
+    }
+}
 
 impl Spares {
     pub fn new() -> Spares {
         Spares::default()
+    }
+
+    /// Keeping up to `limit` spares: as many as there can be parsed batches in flight
+    /// (waiting for the consumer, and being filled), or those beyond are dropped when the
+    /// consumer catches up and are grown again from nothing.
+    pub fn with_limit(limit: usize) -> Spares {
+        Spares {
+            spares: Arc::default(),
+            limit,
+        }
     }
 
     /// Takes back a batch the consumer is done with (its contents are dropped, its
@@ -91,8 +111,8 @@ impl Spares {
         b.snapshot_lines.clear();
         b.rejections.clear();
         b.encoded.clear();
-        if let Ok(mut spares) = self.0.lock()
-            && spares.len() < MAX_SPARES
+        if let Ok(mut spares) = self.spares.lock()
+            && spares.len() < self.limit
         {
             spares.push(b);
         }
@@ -101,7 +121,7 @@ impl Spares {
     /// An empty batch: a spare if there is one.
     fn take(&self, first_line: u64) -> ParsedBatch {
         let mut b = self
-            .0
+            .spares
             .lock()
             .ok()
             .and_then(|mut spares| spares.pop())

@@ -188,7 +188,8 @@ async fn import_file(
     let (raw_tx, raw_rx) = std::sync::mpsc::sync_channel::<ParsedBatch>(PARSED_QUEUE);
     // Buffers go back to where they are filled: parsed stretches to the parsing threads,
     // stored batches to the batching thread.
-    let spares = Spares::new();
+    // As many as can be in flight: waiting for the batching thread, and being parsed.
+    let spares = Spares::with_limit(PARSED_QUEUE + 2 * PARSE_THREADS + 2);
     let batcher_spares = spares.clone();
     // Every batch handed to the storing task comes back once stored (`None` if its
     // buffers could not be taken back).
