@@ -51,7 +51,7 @@ pub type Check = dyn Fn(&DossierSnapshot) -> Result<(), (&'static str, String)> 
 
 impl ParsedBatch {
     /// Checks each snapshot with `check`, encoding those that pass into `encoded` and
-    /// rejecting the others (rejections then no longer follow line order).
+    /// rejecting the others (rejections may then no longer follow line order).
     fn check_and_encode(&mut self, check: &Check) {
         for (s, &line) in self.snapshots.iter().zip(&self.snapshot_lines) {
             match check(s) {
@@ -205,12 +205,24 @@ enum LineParser {
 }
 
 impl LineParser {
-    /// Parses `chunk` into `out` (empty).
-    fn parse_chunk(&mut self, chunk: &Chunk, mut out: ParsedBatch) -> ParsedBatch {
+    /// Parses `chunk` into `out` (empty); with a `check`, each snapshot is checked and
+    /// encoded as soon as it is parsed (see [`ParsedBatch::check_and_encode`]), while it
+    /// is in the cache, rather than gathered with the chunk's others first.
+    fn parse_chunk(
+        &mut self,
+        chunk: &Chunk,
+        mut out: ParsedBatch,
+        check: Option<&Check>,
+    ) -> ParsedBatch {
         let mut line = chunk.first_line - 1;
         let data = &chunk.data[..];
         let mut pos = 0usize;
         while pos < data.len() {
+            if let Some(check) = check
+                && !out.snapshots.is_empty()
+            {
+                out.check_and_encode(check);
+            }
             line += 1;
             out.lines += 1;
             let rest = &data[pos..];
@@ -251,6 +263,9 @@ impl LineParser {
                     Err(e) => out.rejections.push(Rejection::new(line, e)),
                 },
             }
+        }
+        if let Some(check) = check {
+            out.check_and_encode(check);
         }
         out
     }
@@ -343,10 +358,7 @@ where
                 loop {
                     let job = job_rx.lock().expect("job queue").recv();
                     let Ok((seq, chunk)) = job else { break };
-                    let mut out = parser.parse_chunk(&chunk, spares.take(chunk.first_line));
-                    if let Some(check) = check {
-                        out.check_and_encode(check);
-                    }
+                    let out = parser.parse_chunk(&chunk, spares.take(chunk.first_line), check);
                     if done_tx.send(Done::Batch(seq, Box::new(out))).is_err() {
                         break;
                     }
