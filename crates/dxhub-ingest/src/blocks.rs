@@ -370,9 +370,10 @@ pub fn group_by_directory<K: AsRef<[u8]>>(
 
 /// Merges the finals `range` of `batch` (all belonging to one stored block, see
 /// [`group_by_directory`]) into that block's `old` data (`None`: no block yet). Each final
-/// is resolved against its key's stored entry ([`KeyedBatch::resolve_one`]) and wins or
-/// loses; the block's other entries are kept as they are. Returns the blocks that replace
-/// the old one, or `None` when no final won (nothing to write).
+/// is resolved against its key's stored entry ([`KeyedBatch::resolve_encoded`]) and wins or
+/// loses; the block's other entries are kept as they are (a stored entry's fields are
+/// decoded only when a final replaces it, so damaged fields are found then). Returns the
+/// blocks that replace the old one, or `None` when no final won (nothing to write).
 pub fn merge(
     batch: &KeyedBatch,
     range: Range<usize>,

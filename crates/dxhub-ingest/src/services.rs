@@ -182,8 +182,8 @@ struct Code<'a> {
 
 impl<'a> Code<'a> {
     fn of(bytes: &'a [u8]) -> Code<'a> {
-        // Padded with zero bytes, which no code holds: a code that is a prefix of another
-        // sorts first, as with the bytes.
+        // Padded with zero bytes: a code that is a prefix of another sorts first, as with
+        // the bytes; equal heads are told apart by the bytes.
         let mut head = [0u8; 8];
         let n = bytes.len().min(8);
         head[..n].copy_from_slice(&bytes[..n]);

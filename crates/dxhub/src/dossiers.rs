@@ -92,7 +92,8 @@ const PARSE_THREADS: usize = 2;
 /// the parsing threads go on while it finishes a batch (sorting a million lines takes it
 /// about 0.2 s). With 4 they stopped for that time, and the store then waited for each batch:
 /// the 20 M import took 9.91-11.47 s (median 10.4) against 9.57-10.54 s (median 9.8) with
-/// 64, for about 100 MB more.
+/// 64, for about 100 MB more (won back since: a stretch now holds its lines encoded only,
+/// and the spares cover every stretch in flight).
 const PARSED_QUEUE: usize = 64;
 
 /// A batch ready for the store: checked and reduced to one snapshot per key on the
