@@ -244,7 +244,7 @@ pub fn evaluate(m: &Methodology, inputs: &[Input]) -> Result<Vec<Output>, EvalEr
 }
 
 /// The main-indicator values of one period, per unit (missing values left out), ready for
-/// [`crate::score`].
+/// [`crate::score()`].
 pub fn main_values(m: &Methodology, outputs: &[Output], period: Period) -> crate::Values {
     let mut values = crate::Values::new();
     for o in outputs {

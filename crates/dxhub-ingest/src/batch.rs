@@ -274,7 +274,7 @@ const OVERSAMPLING: usize = 16;
 
 /// Lines encoded as a [`BatchBuilder`] keeps them, in arrival order: each line's block key
 /// and [`codec`]-encoded fields in two byte arenas, its version, and the first 32 bytes of
-/// its key as four big-endian words (see [`key_prefix`]). Parsing threads can encode their
+/// its key as four big-endian words (see `key_prefix`). Parsing threads can encode their
 /// stretch of a feed into one ([`EncodedLines::push`]) for a builder to take whole
 /// ([`BatchBuilder::append`]), so that the thread building batches only copies bytes.
 #[derive(Debug, Default)]

@@ -209,6 +209,7 @@ struct Listen {
 
 /// How the web server is reached and how people sign in.
 #[derive(Args)]
+#[allow(rustdoc::bare_urls)] // the field comments are the command's help text
 struct Web {
     /// The external base URL of this server (for the OpenID Connect redirect URI), e.g.
     /// https://dxhub.example.vn; default: http://LISTEN. An https URL also marks cookies
