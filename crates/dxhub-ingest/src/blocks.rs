@@ -2,8 +2,9 @@
 //! instead of one database row per dossier.
 //!
 //! A store keeps rows `(first_key, count, data)`: `data` holds the entries of consecutive
-//! keys (each key with its version and [`codec`](crate::codec)-encoded fields), `first_key` is the key of
-//! the first entry, and every key of a block sorts before the next block's `first_key`.
+//! keys (each key with its version and [`codec`](crate::codec)-encoded fields),
+//! `first_key` is the key of the first entry, and every key of a block sorts before the
+//! next block's `first_key`.
 //! Ingesting a [`KeyedBatch`] (sorted by key) then costs one read and one write per
 //! *block* the batch touches ([`group_by_directory`], [`merge`]) rather than one B-tree
 //! descent, one lookup and one write per *dossier*; the per-dossier work is a merge of two

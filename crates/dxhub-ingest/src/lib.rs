@@ -52,7 +52,8 @@ pub use crate::indicators::{
 pub use crate::latest::{Latest, LiveIndicators};
 pub use crate::ndjson::NdjsonReader;
 pub use crate::parallel::{
-    Check, ParallelSummary, ParsedBatch, Spares, parse_parallel, parse_parallel_with,
+    Check, ParallelSummary, ParsedBatch, Spares, chunks_in_flight, parse_parallel,
+    parse_parallel_with,
 };
 pub use crate::snapshot::{
     Channel, CommuneCode, DigitCode, DossierSnapshot, ProvinceCode, ShortStr, Status,

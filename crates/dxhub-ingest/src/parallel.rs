@@ -288,6 +288,13 @@ impl Drop for DeathNotice {
     }
 }
 
+/// Chunks [`parse_parallel_with`] hands out at most with `threads` workers before it waits
+/// for the first to be delivered: with the stretches a consumer lets wait, what a
+/// [`Spares`] pool needs to hold to cover every stretch in flight.
+pub fn chunks_in_flight(threads: usize) -> usize {
+    2 * threads.max(1) + 2
+}
+
 /// Totals of a parallel parse.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct ParallelSummary {
@@ -341,7 +348,7 @@ where
         ..ParallelSummary::default()
     };
     let threads = threads.max(1);
-    let max_in_flight = 2 * threads + 2;
+    let max_in_flight = chunks_in_flight(threads);
     let (job_tx, job_rx) = mpsc::sync_channel::<(u64, Chunk)>(threads + 1);
     let job_rx = Arc::new(Mutex::new(job_rx));
     let (done_tx, done_rx) = mpsc::channel::<Done>();

@@ -160,12 +160,7 @@ impl ServiceCounts {
     pub fn to_text(&self) -> String {
         let mut out = String::with_capacity(self.0.len() * 16);
         for (code, n) in &self.0 {
-            if !out.is_empty() {
-                out.push('\n');
-            }
-            out.push_str(code.as_str());
-            out.push('\t');
-            push_count(&mut out, *n);
+            push_line(&mut out, code.as_str(), Some(*n));
         }
         out
     }
@@ -205,6 +200,19 @@ impl Ord for Code<'_> {
 impl PartialOrd for Code<'_> {
     fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
         Some(self.cmp(other))
+    }
+}
+
+/// Appends a line of the stored text: a service code and its count, or (`n` is `None`) a
+/// stored line as it is.
+fn push_line(out: &mut String, line: &str, n: Option<u64>) {
+    if !out.is_empty() {
+        out.push('\n');
+    }
+    out.push_str(line);
+    if let Some(n) = n {
+        out.push('\t');
+        push_count(out, n);
     }
 }
 
@@ -256,16 +264,8 @@ fn rewrite_sorted(text: &str, changes: &[(&ShortStr, &i64)]) -> Option<(String, 
     sorted.sort_unstable_by(|a, b| a.0.cmp(&b.0));
     let mut out = String::with_capacity(text.len() + 16 * sorted.len());
     let mut services = 0usize;
-    // Appends a line (`n` is `None` for a stored line, copied as it is).
     let mut put = |out: &mut String, line: &str, n: Option<u64>| {
-        if !out.is_empty() {
-            out.push('\n');
-        }
-        out.push_str(line);
-        if let Some(n) = n {
-            out.push('\t');
-            push_count(out, n);
-        }
+        push_line(out, line, n);
         services += 1;
     };
     // The changes in order, those of one service added up.

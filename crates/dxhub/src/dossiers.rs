@@ -13,7 +13,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use dxhub_ingest::{
     BatchBuilder, DossierSnapshot, Format, IngestError, KeyedBatch, ParsedBatch, Rejection, Spares,
-    parse_parallel_with,
+    chunks_in_flight, parse_parallel_with,
 };
 use dxhub_store::{GroupedRow, Grouping, IndicatorQuery, Store};
 use dxhub_web::ingest::UnitCalendar;
@@ -190,7 +190,7 @@ async fn import_file(
     // Buffers go back to where they are filled: parsed stretches to the parsing threads,
     // stored batches to the batching thread.
     // As many as can be in flight: waiting for the batching thread, and being parsed.
-    let spares = Spares::with_limit(PARSED_QUEUE + 2 * PARSE_THREADS + 2);
+    let spares = Spares::with_limit(PARSED_QUEUE + chunks_in_flight(PARSE_THREADS));
     let batcher_spares = spares.clone();
     // Every batch handed to the storing task comes back once stored (`None` if its
     // buffers could not be taken back).
