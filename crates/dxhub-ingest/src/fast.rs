@@ -24,8 +24,37 @@ pub(crate) struct FastParser {
     canonical: bool,
     /// Scratch for lines whose columns are not in the spec's order.
     reordered: Vec<u8>,
+    times: Timestamps,
+}
+
+/// Timestamps parsed the fast way: the two usual shapes with a few word operations and a
+/// table of validated dates, any other through the full RFC 3339 parser (with a cache of
+/// its last date). What it accepts, and the instant, are exactly [`crate::timestamp::parse_rfc3339`]'s
+/// (a property test checks it).
+#[derive(Clone, Debug)]
+pub(crate) struct Timestamps {
     dates: DateTable,
-    general_dates: DateCache,
+    general: DateCache,
+}
+
+impl Timestamps {
+    pub(crate) fn new() -> Timestamps {
+        Timestamps {
+            dates: DateTable::new(),
+            general: DateCache::new(),
+        }
+    }
+
+    /// The timestamp that is exactly `b`; `None` if it is not a valid one.
+    #[inline]
+    pub(crate) fn whole(&mut self, b: &[u8]) -> Option<Timestamp> {
+        match b.len() {
+            25 => self.with_offset(b),
+            20 => self.utc(b),
+            _ => None,
+        }
+        .or_else(|| parse_rfc3339_cached(b, &mut self.general).ok())
+    }
 }
 
 impl Clone for DateTable {
@@ -284,20 +313,22 @@ impl FastParser {
     #[inline(always)]
     fn timestamp(&mut self, line: &[u8], p: usize) -> Option<(Timestamp, usize)> {
         let b = &line[p..];
-        if let Some(t) = self.timestamp_with_offset(b) {
+        if let Some(t) = self.times.with_offset(b) {
             return Some((t, p + 25));
         }
-        if let Some(t) = self.timestamp_utc(b) {
+        if let Some(t) = self.times.utc(b) {
             return Some((t, p + 20));
         }
         let end = cell_end(line, p);
-        let t = parse_rfc3339_cached(&line[p..end], &mut self.general_dates).ok()?;
+        let t = parse_rfc3339_cached(&line[p..end], &mut self.times.general).ok()?;
         Some((t, end))
     }
+}
 
+impl Timestamps {
     /// `YYYY-MM-DDThh:mm:ss±hh:mm` followed by a comma or the end of the line.
     #[inline(always)]
-    fn timestamp_with_offset(&mut self, b: &[u8]) -> Option<Timestamp> {
+    fn with_offset(&mut self, b: &[u8]) -> Option<Timestamp> {
         if b.len() < 25 || !matches!(b.get(25), None | Some(b',')) || b[16] != b':' {
             return None;
         }
@@ -331,7 +362,7 @@ impl FastParser {
 
     /// `YYYY-MM-DDThh:mm:ssZ` followed by a comma or the end of the line.
     #[inline(always)]
-    fn timestamp_utc(&mut self, b: &[u8]) -> Option<Timestamp> {
+    fn utc(&mut self, b: &[u8]) -> Option<Timestamp> {
         if b.len() < 20 || !matches!(b.get(20), None | Some(b',')) || b[19] != b'Z' || b[16] != b':'
         {
             return None;
@@ -367,8 +398,7 @@ impl FastParser {
             col_of_field,
             canonical: col_of_field.iter().enumerate().all(|(i, &c)| i == c),
             reordered: Vec::new(),
-            dates: DateTable::new(),
-            general_dates: DateCache::new(),
+            times: Timestamps::new(),
         }
     }
 
@@ -672,6 +702,48 @@ mod tests {
         v.into_iter().map(String::from).collect()
     }
 
+    /// Timestamps of the usual shapes with digits anywhere in range or just out of it,
+    /// and now and then one byte replaced or the string cut.
+    fn timestamp_strategy() -> impl Strategy<Value = String> {
+        let two = |hi: u32| (0..=hi).prop_map(|v| format!("{v:02}"));
+        (
+            (1990u32..2031).prop_map(|y| y.to_string()),
+            two(13),
+            two(32),
+            two(25),
+            two(61),
+            two(61),
+            0..4usize,
+            (two(25), two(61)),
+            proptest::option::weighted(
+                0.2,
+                (
+                    0..26usize,
+                    proptest::sample::select(b"0-:T+Zz .x9".to_vec()),
+                ),
+            ),
+            proptest::option::weighted(0.1, 0..26usize),
+        )
+            .prop_map(|(y, mo, d, h, mi, s, zone, (oh, om), swap, cut)| {
+                let zone = match zone {
+                    0 => "Z".to_string(),
+                    1 => format!("+{oh}:{om}"),
+                    2 => format!("-{oh}:{om}"),
+                    _ => format!(".5+{oh}:{om}"),
+                };
+                let mut b = format!("{y}-{mo}-{d}T{h}:{mi}:{s}{zone}").into_bytes();
+                if let Some((at, byte)) = swap
+                    && at < b.len()
+                {
+                    b[at] = byte;
+                }
+                if let Some(cut) = cut {
+                    b.truncate(cut);
+                }
+                String::from_utf8(b).expect("ASCII")
+            })
+    }
+
     fn line_strategy() -> impl Strategy<Value = String> {
         let cells: Vec<BoxedStrategy<String>> = (0..FIELD_COUNT)
             .map(|f| {
@@ -699,6 +771,18 @@ mod tests {
 
     proptest! {
         #![proptest_config(ProptestConfig::with_cases(3000))]
+
+        /// A timestamp taken whole gives what the RFC 3339 parser gives, valid or not,
+        /// with one table of dates kept over many (so that cached dates are hit too).
+        #[test]
+        fn whole_timestamps_agree_with_the_rfc3339_parser(
+            stamps in proptest::collection::vec(timestamp_strategy(), 1..40),
+        ) {
+            let mut times = Timestamps::new();
+            for t in stamps.iter().chain(&stamps) {
+                prop_assert_eq!(times.whole(t.as_bytes()), parse_rfc3339(t.as_bytes()).ok(), "{}", t);
+            }
+        }
 
         /// Whatever the fast path accepts, the general path accepts identically.
         #[test]

@@ -85,24 +85,30 @@ impl Field {
     /// checks the whole name (this runs for every key of every NDJSON line).
     #[inline]
     pub fn from_name_bytes(b: &[u8]) -> Option<Field> {
+        // Each name compared as a fixed-size array (a few word compares, no `memcmp`
+        // call): NDJSON lines name every field they carry.
+        fn is<const N: usize>(b: &[u8], name: &[u8; N]) -> bool {
+            <&[u8; N]>::try_from(b).is_ok_and(|a| a == name)
+        }
         let f = match (b.len(), *b.first()?) {
-            (10, b'd') => Field::DossierId,
-            (6, b's') if b[1] == b'o' => Field::Source,
-            (6, b's') => Field::Status,
-            (7, b'v') => Field::Version,
-            (12, b's') => Field::ServiceCode,
-            (13, b'p') => Field::ProvinceCode,
-            (12, b'c') if b[3] == b'm' => Field::CommuneCode,
-            (12, b'c') => Field::CompletedAt,
-            (7, b'c') => Field::Channel,
-            (10, b'e') => Field::EndToEnd,
-            (11, b'r') => Field::ReceivedAt,
-            (6, b'd') => Field::DueAt,
-            (7, b'f') => Field::FeeVnd,
-            (11, b'p') => Field::PaidOnline,
+            (10, b'd') if is(b, b"dossier_id") => Field::DossierId,
+            (6, b's') if is(b, b"source") => Field::Source,
+            (6, b's') if is(b, b"status") => Field::Status,
+            (7, b'v') if is(b, b"version") => Field::Version,
+            (12, b's') if is(b, b"service_code") => Field::ServiceCode,
+            (13, b'p') if is(b, b"province_code") => Field::ProvinceCode,
+            (12, b'c') if is(b, b"commune_code") => Field::CommuneCode,
+            (12, b'c') if is(b, b"completed_at") => Field::CompletedAt,
+            (7, b'c') if is(b, b"channel") => Field::Channel,
+            (10, b'e') if is(b, b"end_to_end") => Field::EndToEnd,
+            (11, b'r') if is(b, b"received_at") => Field::ReceivedAt,
+            (6, b'd') if is(b, b"due_at") => Field::DueAt,
+            (7, b'f') if is(b, b"fee_vnd") => Field::FeeVnd,
+            (11, b'p') if is(b, b"paid_online") => Field::PaidOnline,
             _ => return None,
         };
-        (f.name().as_bytes() == b).then_some(f)
+        debug_assert_eq!(f.name().as_bytes(), b);
+        Some(f)
     }
 
     /// Position in [`Field::ALL`].

@@ -32,6 +32,7 @@ use serde::de::{DeserializeSeed, IgnoredAny, MapAccess, SeqAccess, Visitor};
 use crate::buffer::{Buffer, MAX_LINE_BYTES};
 use crate::csv::{too_long, utf8_error};
 use crate::error::{IngestError, Rejection};
+use crate::fast::Timestamps;
 use crate::fields::{
     self, DOSSIER_ID_MAX, FIELD_COUNT, Field, FieldError, MAX_INTEGER, Parts, Quoted,
 };
@@ -216,18 +217,45 @@ fn json_error(e: serde_json::Error) -> FieldError {
     FieldError::line(format!("the line is not a valid JSON object: {msg}{at}"))
 }
 
-/// Parses one NDJSON line (without its line break) into a snapshot.
+/// Parses one NDJSON line (without its line break) into a snapshot. (For many lines, a
+/// [`JsonParser`] is faster: it keeps a table of the dates it has seen.)
 pub fn parse_json_line(line: &[u8]) -> Result<DossierSnapshot, FieldError> {
-    let text = std::str::from_utf8(line).map_err(|e| utf8_error(line, e))?;
-    if let Some(vals) = scan_flat_object(text) {
-        return from_json_values(&vals);
-    }
-    // Anything the scanner does not take (escapes, nesting, other numbers, unknown or
-    // repeated keys, invalid JSON) goes through serde_json, which also words the errors.
-    parse_json_general(text)
+    JsonParser::new().parse(line)
 }
 
-fn parse_json_general(text: &str) -> Result<DossierSnapshot, FieldError> {
+/// Parses NDJSON lines one after the other (see [`parse_json_line`]), keeping what makes
+/// the next line faster: a table of the dates seen (see [`Timestamps`]).
+#[derive(Clone, Debug)]
+pub struct JsonParser {
+    times: Timestamps,
+}
+
+impl Default for JsonParser {
+    fn default() -> JsonParser {
+        JsonParser::new()
+    }
+}
+
+impl JsonParser {
+    pub fn new() -> JsonParser {
+        JsonParser {
+            times: Timestamps::new(),
+        }
+    }
+
+    /// Parses one NDJSON line (without its line break) into a snapshot.
+    pub fn parse(&mut self, line: &[u8]) -> Result<DossierSnapshot, FieldError> {
+        let text = std::str::from_utf8(line).map_err(|e| utf8_error(line, e))?;
+        if let Some(vals) = scan_flat_object(text) {
+            return from_json_values(&vals, &mut self.times);
+        }
+        // Anything the scanner does not take (escapes, nesting, other numbers, unknown or
+        // repeated keys, invalid JSON) goes through serde_json, which also words the errors.
+        parse_json_general(text, &mut self.times)
+    }
+}
+
+fn parse_json_general(text: &str, times: &mut Timestamps) -> Result<DossierSnapshot, FieldError> {
     let mut de = serde_json::Deserializer::from_str(text);
     let raw = de.deserialize_map(RawVisitor).map_err(json_error)?;
     de.end().map_err(json_error)?;
@@ -240,7 +268,7 @@ fn parse_json_general(text: &str) -> Result<DossierSnapshot, FieldError> {
     if let Some(f) = raw.duplicate {
         return Err(FieldError::new(f, format!("{f} is given more than once")));
     }
-    from_json_values(&raw.vals)
+    from_json_values(&raw.vals, times)
 }
 
 #[inline(always)]
@@ -253,13 +281,34 @@ fn skip_ws(b: &[u8], mut i: usize) -> usize {
 
 /// The content of a JSON string starting after its opening quote at `i`, if it has no
 /// escape and no control character: `(start, end)` with `end` at the closing quote.
+/// Looks at 8 bytes at a time: in each word, the first byte that is a quote, a backslash
+/// or a control character decides.
 #[inline]
 fn plain_string(b: &[u8], i: usize) -> Option<(usize, usize)> {
-    let rest = b.get(i..)?;
+    const fn rep(x: u8) -> u64 {
+        0x0101_0101_0101_0101 * x as u64
+    }
+    let mut j = i;
+    while j + 8 <= b.len() {
+        let w = u64::from_le_bytes(b[j..j + 8].try_into().expect("8 bytes"));
+        // The classic "has zero byte" test, for `w ^ c` and for bytes below 0x20: each
+        // flags the first such byte exactly (flags above it may be false), which is
+        // all that is read.
+        let zero = |x: u64| x.wrapping_sub(rep(1)) & !x & rep(0x80);
+        let stop = zero(w ^ rep(b'"'))
+            | zero(w ^ rep(b'\\'))
+            | (w.wrapping_sub(rep(0x20)) & !w & rep(0x80));
+        if stop != 0 {
+            let k = j + (stop.trailing_zeros() / 8) as usize;
+            return (b[k] == b'"').then_some((i, k));
+        }
+        j += 8;
+    }
+    let rest = b.get(j..)?;
     let k = rest
         .iter()
         .position(|&c| c == b'"' || c == b'\\' || c < 0x20)?;
-    (rest[k] == b'"').then_some((i, i + k))
+    (rest[k] == b'"').then_some((i, j + k))
 }
 
 /// The fast path of NDJSON: one flat object whose keys are known fields, each given
@@ -387,7 +436,16 @@ fn opt_bool(field: Field, v: &Val<'_>) -> Result<Option<bool>, FieldError> {
     }
 }
 
-fn from_json_values(v: &[Val<'_>; FIELD_COUNT]) -> Result<DossierSnapshot, FieldError> {
+/// The snapshot of a line's values (`times` parses the timestamps; one that is not in a
+/// usual shape, or not valid, goes through [`fields::timestamp`], which words the error).
+fn from_json_values(
+    v: &[Val<'_>; FIELD_COUNT],
+    times: &mut Timestamps,
+) -> Result<DossierSnapshot, FieldError> {
+    let mut timestamp = |field: Field, s: &str| match times.whole(s.as_bytes()) {
+        Some(t) => Ok(t),
+        None => fields::timestamp(field, s),
+    };
     let at = |f: Field| &v[f.index()];
     let dossier_id = fields::text(
         Field::DossierId,
@@ -419,17 +477,17 @@ fn from_json_values(v: &[Val<'_>; FIELD_COUNT]) -> Result<DossierSnapshot, Field
     let end_to_end = opt_bool(Field::EndToEnd, at(Field::EndToEnd))?
         .ok_or_else(|| FieldError::missing(Field::EndToEnd))?;
     let status = fields::status(req_str(Field::Status, at(Field::Status))?)?;
-    let received_at = fields::timestamp(
+    let received_at = timestamp(
         Field::ReceivedAt,
         req_str(Field::ReceivedAt, at(Field::ReceivedAt))?,
     )?;
     let due_at = match opt_str(Field::DueAt, at(Field::DueAt))? {
         None => None,
-        Some(s) => Some(fields::timestamp(Field::DueAt, s)?),
+        Some(s) => Some(timestamp(Field::DueAt, s)?),
     };
     let completed_at = match opt_str(Field::CompletedAt, at(Field::CompletedAt))? {
         None => None,
-        Some(s) => Some(fields::timestamp(Field::CompletedAt, s)?),
+        Some(s) => Some(timestamp(Field::CompletedAt, s)?),
     };
     let fee_vnd = opt_int(Field::FeeVnd, at(Field::FeeVnd))?.unwrap_or(0);
     let paid_online = opt_bool(Field::PaidOnline, at(Field::PaidOnline))?.unwrap_or(false);
@@ -459,6 +517,7 @@ fn from_json_values(v: &[Val<'_>; FIELD_COUNT]) -> Result<DossierSnapshot, Field
 pub struct NdjsonReader<R> {
     buf: Buffer<R>,
     data_lines: u64,
+    parser: JsonParser,
 }
 
 impl<R: Read> NdjsonReader<R> {
@@ -468,7 +527,11 @@ impl<R: Read> NdjsonReader<R> {
 
     pub(crate) fn from_buffer(mut buf: Buffer<R>) -> Result<NdjsonReader<R>, IngestError> {
         buf.skip_bom()?;
-        Ok(NdjsonReader { buf, data_lines: 0 })
+        Ok(NdjsonReader {
+            buf,
+            data_lines: 0,
+            parser: JsonParser::new(),
+        })
     }
 
     pub(crate) fn buffer_mut(&mut self) -> &mut Buffer<R> {
@@ -524,7 +587,7 @@ impl<R: Read> NdjsonReader<R> {
                     continue;
                 }
                 n += 1;
-                match parse_json_line(l) {
+                match self.parser.parse(l) {
                     Ok(s) => snapshots.push(s),
                     Err(e) => rejections.push(Rejection::new(line, e)),
                 }
@@ -638,7 +701,8 @@ mod tests {
             }
             let line = format!("{{{}}}{tail}", m.join(","));
             if let Some(vals) = scan_flat_object(&line) {
-                prop_assert_eq!(from_json_values(&vals), parse_json_general(&line), "{}", line);
+                let mut t = Timestamps::new();
+                prop_assert_eq!(from_json_values(&vals, &mut t), parse_json_general(&line, &mut Timestamps::new()), "{}", line);
             }
         }
     }

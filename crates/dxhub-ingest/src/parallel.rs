@@ -21,7 +21,7 @@ use crate::buffer::{Buffer, MAX_LINE_BYTES};
 use crate::csv::{CsvColumns, too_long};
 use crate::error::{IngestError, Rejection};
 use crate::fast::FastParser;
-use crate::ndjson::parse_json_line;
+use crate::ndjson::JsonParser;
 use crate::snapshot::DossierSnapshot;
 use crate::{CsvReader, DossierReader, Format, NdjsonReader};
 
@@ -201,7 +201,7 @@ pub(crate) fn next_chunk<R: Read>(
 #[derive(Clone)]
 enum LineParser {
     Csv(CsvColumns, Box<FastParser>),
-    Ndjson,
+    Ndjson(Box<JsonParser>),
 }
 
 impl LineParser {
@@ -258,7 +258,7 @@ impl LineParser {
                         }
                     }
                 }
-                LineParser::Ndjson => match parse_json_line(l) {
+                LineParser::Ndjson(parser) => match parser.parse(l) {
                     Ok(s) => out.push(s, line),
                     Err(e) => out.rejections.push(Rejection::new(line, e)),
                 },
@@ -341,7 +341,7 @@ where
     let mut reader = DossierReader::new(reader, format)?;
     let template = match &reader {
         DossierReader::Csv(r) => LineParser::Csv(r.columns().clone(), Box::new(r.fast_parser())),
-        DossierReader::Ndjson(_) => LineParser::Ndjson,
+        DossierReader::Ndjson(_) => LineParser::Ndjson(Box::default()),
     };
     let mut summary = ParallelSummary {
         lines: reader.lines_read(),
