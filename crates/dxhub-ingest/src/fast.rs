@@ -132,7 +132,7 @@ fn text(line: &[u8], p: usize, max: usize) -> Option<usize> {
 
 /// The `ShortStr` of a validated ASCII cell `line[start..end]`.
 #[inline(always)]
-fn short(line: &[u8], (start, end): (usize, usize)) -> ShortStr {
+pub(crate) fn short(line: &[u8], (start, end): (usize, usize)) -> ShortStr {
     let len = end - start;
     match line.get(start..start + INLINE_CAPACITY) {
         Some(w) if len <= INLINE_CAPACITY => {
@@ -179,7 +179,7 @@ fn word<const N: usize>(line: &[u8], p: usize, word: &[u8; N]) -> Option<usize> 
 }
 
 #[inline(always)]
-fn boolean(line: &[u8], p: usize) -> Option<(bool, usize)> {
+pub(crate) fn boolean(line: &[u8], p: usize) -> Option<(bool, usize)> {
     match line.get(p)? {
         b't' => Some((true, word(line, p, b"true")?)),
         b'f' => Some((false, word(line, p, b"false")?)),
@@ -188,7 +188,7 @@ fn boolean(line: &[u8], p: usize) -> Option<(bool, usize)> {
 }
 
 #[inline(always)]
-fn channel(line: &[u8], p: usize) -> Option<(Channel, usize)> {
+pub(crate) fn channel(line: &[u8], p: usize) -> Option<(Channel, usize)> {
     match line.get(p)? {
         b'o' => Some((Channel::Online, word(line, p, b"online")?)),
         b'd' => Some((Channel::Direct, word(line, p, b"direct")?)),
@@ -198,7 +198,7 @@ fn channel(line: &[u8], p: usize) -> Option<(Channel, usize)> {
 }
 
 #[inline(always)]
-fn status(line: &[u8], p: usize) -> Option<(Status, usize)> {
+pub(crate) fn status(line: &[u8], p: usize) -> Option<(Status, usize)> {
     match (line.get(p)?, line.get(p + 2)?) {
         (b'r', b'c') => Some((Status::Received, word(line, p, b"received")?)),
         (b'r', b'j') => Some((Status::Rejected, word(line, p, b"rejected")?)),
