@@ -1,9 +1,10 @@
 //! HTTP ingestion throughput: starts the real dxhub server on loopback over a store,
 //! creates an API key allowed to ingest every source of the feed, and POSTs the feed to
-//! `/api/v1/dossiers` in 10 k-line CSV bodies from a few concurrent clients. Prints lines/s.
+//! `/api/v1/dossiers` in 10 k-line bodies from a few concurrent clients: CSV (the header
+//! repeated in each body), or NDJSON for a feed named `*.ndjson`. Prints lines/s.
 //! A benchmark program, not a test.
 //!
-//!     cargo run --release -p dxhub --example http_ingest_bench -- FEED.csv \
+//!     cargo run --release -p dxhub --example http_ingest_bench -- FEED.csv|FEED.ndjson \
 //!         [--lines 2000000] [--clients 4] [--batch 10000] [--database URL]
 //!
 //! Without `--database` the store is a fresh SQLite file in a temporary directory.
@@ -57,20 +58,36 @@ fn args() -> anyhow::Result<Args> {
     Ok(a)
 }
 
-/// The feed cut into CSV bodies of `batch` lines each (header repeated), and its sources.
+/// Whether the feed is NDJSON (by its name), else CSV.
+fn is_ndjson(a: &Args) -> bool {
+    a.feed.ends_with(".ndjson") || a.feed.ends_with(".jsonl")
+}
+
+/// The feed cut into bodies of `batch` lines each (a CSV feed's header repeated in each),
+/// and its sources.
 fn bodies(a: &Args) -> anyhow::Result<(Vec<String>, Vec<String>, usize)> {
     let file = std::fs::File::open(&a.feed).with_context(|| format!("cannot read {}", a.feed))?;
     let mut lines = BufReader::with_capacity(1 << 20, file).lines();
-    let header = lines.next().context("empty feed")??;
+    let ndjson = is_ndjson(a);
+    let header = if ndjson {
+        None
+    } else {
+        Some(lines.next().context("empty feed")??)
+    };
     let mut sources = std::collections::BTreeSet::new();
     let (mut out, mut body, mut n, mut total) = (Vec::new(), String::new(), 0, 0);
     for line in lines.take(a.lines) {
         let line = line?;
-        if let Some(src) = line.split(',').nth(1) {
-            sources.insert(src.to_owned());
-        }
-        if n == 0 {
-            body.push_str(&header);
+        let source = if ndjson {
+            serde_json::from_str::<serde_json::Value>(&line)?["source"]
+                .as_str()
+                .map(str::to_owned)
+        } else {
+            line.split(',').nth(1).map(str::to_owned)
+        };
+        sources.extend(source);
+        if let (0, Some(header)) = (n, &header) {
+            body.push_str(header);
             body.push('\n');
         }
         body.push_str(&line);
@@ -124,6 +141,11 @@ async fn main() -> anyhow::Result<()> {
     ));
 
     let endpoint = format!("http://{addr}/api/v1/dossiers");
+    let content_type = if is_ndjson(&a) {
+        "application/x-ndjson"
+    } else {
+        "text/csv"
+    };
     let bodies = Arc::new(bodies);
     let next = Arc::new(AtomicUsize::new(0));
     let started = Instant::now();
@@ -144,7 +166,7 @@ async fn main() -> anyhow::Result<()> {
                 let resp = http
                     .post(&endpoint)
                     .header("authorization", &bearer)
-                    .header("content-type", "text/csv")
+                    .header("content-type", content_type)
                     .body(body.clone())
                     .send()
                     .await?;
