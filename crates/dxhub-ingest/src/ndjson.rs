@@ -315,62 +315,49 @@ impl JsonParser {
                 // `null` is an absent value: required fields are missed below.
                 i = word_at(b, i, b"null")?;
             } else {
+                // A value read (and where it ends) goes to its field.
+                fn set<T>(slot: &mut Option<T>, (v, end): (T, usize)) -> usize {
+                    *slot = Some(v);
+                    end
+                }
+                // A string's content, from its opening quote; where the value ends.
+                let text = |max| ascii_string(b, i, max).map(|(s, e)| (short(b, (s, e)), e + 1));
+                let code = |n| {
+                    let (s, e) = ascii_string(b, i, n)?;
+                    Some((b.get(s..e)?, e + 1))
+                };
                 i = match field {
-                    Field::DossierId => {
-                        let (s, e) = ascii_string(b, i, DOSSIER_ID_MAX)?;
-                        dossier_id = Some(short(b, (s, e)));
-                        e + 1
-                    }
-                    Field::Source => {
-                        let (s, e) = ascii_string(b, i, SOURCE_MAX)?;
-                        source = Some(short(b, (s, e)));
-                        e + 1
-                    }
-                    Field::ServiceCode => {
-                        let (s, e) = ascii_string(b, i, usize::MAX)?;
-                        service_code = Some(short(b, (s, e)));
-                        e + 1
-                    }
+                    Field::DossierId => set(&mut dossier_id, text(DOSSIER_ID_MAX)?),
+                    Field::Source => set(&mut source, text(SOURCE_MAX)?),
+                    Field::ServiceCode => set(&mut service_code, text(usize::MAX)?),
                     Field::ProvinceCode => {
-                        let (s, e) = ascii_string(b, i, 2)?;
-                        province_code = Some(DigitCode::<2>::parse_bytes(b.get(s..e)?)?);
-                        e + 1
+                        let (digits, end) = code(2)?;
+                        set(
+                            &mut province_code,
+                            (DigitCode::<2>::parse_bytes(digits)?, end),
+                        )
                     }
                     Field::CommuneCode => {
-                        let (s, e) = ascii_string(b, i, 5)?;
-                        commune_code = Some(DigitCode::<5>::parse_bytes(b.get(s..e)?)?);
-                        e + 1
+                        let (digits, end) = code(5)?;
+                        set(
+                            &mut commune_code,
+                            (DigitCode::<5>::parse_bytes(digits)?, end),
+                        )
                     }
                     Field::Channel => {
                         let (s, e) = ascii_string(b, i, 8)?;
                         let (c, end) = fast_channel(b, s)?;
-                        channel = Some(c);
-                        (end == e).then_some(e + 1)?
+                        set(&mut channel, (c, (end == e).then_some(e + 1)?))
                     }
                     Field::Status => {
                         let (s, e) = ascii_string(b, i, 16)?;
                         let (v, end) = fast_status(b, s)?;
-                        status = Some(v);
-                        (end == e).then_some(e + 1)?
+                        set(&mut status, (v, (end == e).then_some(e + 1)?))
                     }
-                    Field::EndToEnd | Field::PaidOnline => {
-                        let (v, end) = boolean(b, i)?;
-                        *if field == Field::EndToEnd {
-                            &mut end_to_end
-                        } else {
-                            &mut paid_online
-                        } = Some(v);
-                        end
-                    }
-                    Field::Version | Field::FeeVnd => {
-                        let (v, end) = json_integer(b, i)?;
-                        *if field == Field::Version {
-                            &mut version
-                        } else {
-                            &mut fee_vnd
-                        } = Some(v);
-                        end
-                    }
+                    Field::EndToEnd => set(&mut end_to_end, boolean(b, i)?),
+                    Field::PaidOnline => set(&mut paid_online, boolean(b, i)?),
+                    Field::Version => set(&mut version, json_integer(b, i)?),
+                    Field::FeeVnd => set(&mut fee_vnd, json_integer(b, i)?),
                     Field::ReceivedAt | Field::DueAt | Field::CompletedAt => {
                         let (s, e) = ascii_string(b, i, 64)?;
                         let t = Some(self.times.whole(&b[s..e])?);
