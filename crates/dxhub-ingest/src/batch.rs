@@ -843,30 +843,35 @@ mod tests {
             b.push(&s);
         }
         let kb = b.finish();
-        let encoded: Vec<Vec<u8>> = stored
-            .iter()
-            .map(|s| {
-                let mut v = Vec::new();
-                codec::encode(s, &mut v);
-                v
-            })
-            .collect();
-        let (mut by_bytes, mut by_value) = (kb.resolution(), kb.resolution());
-        for i in 0..kb.len() {
-            let at = stored
+        // Stored as this version writes them, and as format 1 (databases written before).
+        let encoders: [fn(&DossierSnapshot, &mut Vec<u8>); 2] =
+            [codec::encode, codec::tests::encode_1];
+        for encoder in encoders {
+            let encoded: Vec<Vec<u8>> = stored
                 .iter()
-                .position(|s| s.dossier_id == kb.snapshot(i).dossier_id);
-            let bytes = at.map(|k| (stored[k].version, encoded[k].as_slice()));
-            let value = at.map(|k| (stored[k].version, Contribution::of(&stored[k])));
-            let wins = kb.resolve_encoded(i, bytes, &mut by_bytes);
-            assert_eq!(wins, Some(kb.resolve_one(i, value.as_ref(), &mut by_value)));
+                .map(|s| {
+                    let mut v = Vec::new();
+                    encoder(s, &mut v);
+                    v
+                })
+                .collect();
+            let (mut by_bytes, mut by_value) = (kb.resolution(), kb.resolution());
+            for i in 0..kb.len() {
+                let at = stored
+                    .iter()
+                    .position(|s| s.dossier_id == kb.snapshot(i).dossier_id);
+                let bytes = at.map(|k| (stored[k].version, encoded[k].as_slice()));
+                let value = at.map(|k| (stored[k].version, Contribution::of(&stored[k])));
+                let wins = kb.resolve_encoded(i, bytes, &mut by_bytes);
+                assert_eq!(wins, Some(kb.resolve_one(i, value.as_ref(), &mut by_value)));
+            }
+            assert_eq!(by_bytes.parts, by_value.parts);
+            assert_eq!(by_bytes.delta.cells(), by_value.delta.cells());
+            // a's fields are unchanged; b moved out of online; d is new.
+            let cells = by_bytes.delta.cells();
+            assert_eq!(cells.len(), 1);
+            assert_eq!((cells[0].1.received, cells[0].1.online), (1, 0));
         }
-        assert_eq!(by_bytes.parts, by_value.parts);
-        assert_eq!(by_bytes.delta.cells(), by_value.delta.cells());
-        // a's fields are the same bytes (no change); b moved out of online; d is new.
-        let cells = by_bytes.delta.cells();
-        assert_eq!(cells.len(), 1);
-        assert_eq!((cells[0].1.received, cells[0].1.online), (1, 0));
         // Damaged stored fields: refused once the final wins, kept when it loses.
         let mut r = kb.resolution();
         assert_eq!(kb.resolve_encoded(0, Some((1, &b"\x01"[..])), &mut r), None);

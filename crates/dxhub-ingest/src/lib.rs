@@ -11,7 +11,7 @@
 //!   baseline, from scratch or incrementally; [`latest`] is the in-memory newest-snapshot
 //!   rule.
 //! - For stores: [`KeyedBatch`] (a batch reduced to one snapshot per key), [`codec`] (a
-//!   snapshot's fields in ~30 bytes), [`blocks`] (snapshots in key-ordered blocks) and
+//!   snapshot's fields in ~25 bytes), [`blocks`] (snapshots in key-ordered blocks) and
 //!   [`services`] (a cell's online count per service as one value).
 //!
 //! - [`parse_parallel`] parses one feed on several threads and delivers the results in
