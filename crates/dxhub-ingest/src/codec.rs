@@ -88,28 +88,30 @@ fn flags(s: &DossierSnapshot) -> u8 {
 pub fn encode(s: &DossierSnapshot, out: &mut Vec<u8>) {
     out.push(FORMAT_2);
     out.push(flags(s));
-    let nanos = |t: Option<jiff::Timestamp>| t.map_or(0, |t| t.subsec_nanosecond());
+    // Nanoseconds are written only when not 0, each with a flag bit.
+    let has_nanos = |t: Option<Timestamp>| t.is_some_and(|t| t.subsec_nanosecond() != 0);
     out.push(
         s.due_at.is_some() as u8
             | (s.completed_at.is_some() as u8) << 1
-            | ((s.received_at.subsec_nanosecond() != 0) as u8) << 2
-            | ((nanos(s.due_at) != 0) as u8) << 3
-            | ((nanos(s.completed_at) != 0) as u8) << 4,
+            | (has_nanos(Some(s.received_at)) as u8) << 2
+            | (has_nanos(s.due_at) as u8) << 3
+            | (has_nanos(s.completed_at) as u8) << 4,
     );
     out.push(digits_value(s.province_code.as_bytes()) as u8);
     if let Some(c) = &s.commune_code {
         out.extend_from_slice(&digits_value(c.as_bytes()).to_le_bytes()[..3]);
     }
-    let base = s.received_at.as_second();
-    put_varint(out, zigzag(base.wrapping_sub(EPOCH)));
-    if s.received_at.subsec_nanosecond() != 0 {
-        put_varint(out, zigzag(i64::from(s.received_at.subsec_nanosecond())));
-    }
-    for t in [s.due_at, s.completed_at].into_iter().flatten() {
-        put_varint(out, zigzag(t.as_second().wrapping_sub(base)));
+    let put_nanos = |out: &mut Vec<u8>, t: Timestamp| {
         if t.subsec_nanosecond() != 0 {
             put_varint(out, zigzag(i64::from(t.subsec_nanosecond())));
         }
+    };
+    let base = s.received_at.as_second();
+    put_varint(out, zigzag(base.wrapping_sub(EPOCH)));
+    put_nanos(out, s.received_at);
+    for t in [s.due_at, s.completed_at].into_iter().flatten() {
+        put_varint(out, zigzag(t.as_second().wrapping_sub(base)));
+        put_nanos(out, t);
     }
     put_varint(out, s.fee_vnd);
     put_varint(out, s.service_code.len() as u64);
@@ -153,11 +155,23 @@ impl<'a> Cursor<'a> {
         None
     }
 
+    /// The instant `secs` seconds after the epoch, then its nanoseconds if they were
+    /// written (`nanos`; else 0).
     #[inline]
-    fn time(&mut self, base: i64) -> Option<Timestamp> {
+    fn instant(&mut self, secs: i64, nanos: bool) -> Option<Timestamp> {
+        let n = if nanos {
+            i32::try_from(unzigzag(self.varint()?)).ok()?
+        } else {
+            0
+        };
+        Timestamp::new(secs, n).ok()
+    }
+
+    /// A timestamp written as its seconds from `base`, then its nanoseconds if `nanos`.
+    #[inline]
+    fn time(&mut self, base: i64, nanos: bool) -> Option<Timestamp> {
         let secs = base.checked_add(unzigzag(self.varint()?))?;
-        let nanos = i32::try_from(unzigzag(self.varint()?)).ok()?;
-        Timestamp::new(secs, nanos).ok()
+        self.instant(secs, nanos)
     }
 }
 
@@ -233,62 +247,42 @@ impl<'a> Parts<'a> {
         let format = c.byte()?;
         let f = c.byte()?;
         let g = c.byte()?;
-        let (province_code, commune_code, received_at, base, due_at, completed_at);
-        if format == FORMAT_1 {
-            province_code = DigitCode::parse_bytes(c.bytes(2)?)?;
-            commune_code = if f & 0x80 != 0 {
-                Some(DigitCode::parse_bytes(c.bytes(5)?)?)
-            } else {
-                None
-            };
-            base = unzigzag(c.varint()?);
-            let nanos = i32::try_from(unzigzag(c.varint()?)).ok()?;
-            received_at = Timestamp::new(base, nanos).ok()?;
-            due_at = if g & 1 != 0 {
-                Some(c.time(base)?)
-            } else {
-                None
-            };
-            completed_at = if g & 2 != 0 {
-                Some(c.time(base)?)
-            } else {
-                None
-            };
-        } else if format == FORMAT_2 {
-            province_code = digits_of::<2>(u32::from(c.byte()?))?;
-            commune_code = if f & 0x80 != 0 {
-                let b = c.bytes(3)?;
-                Some(digits_of::<5>(u32::from_le_bytes([b[0], b[1], b[2], 0]))?)
-            } else {
-                None
-            };
-            base = unzigzag(c.varint()?).checked_add(EPOCH)?;
-            let mut nanos = |bit: u8| -> Option<i32> {
-                if g & bit != 0 {
-                    i32::try_from(unzigzag(c.varint()?)).ok()
-                } else {
-                    Some(0)
-                }
-            };
-            let n = nanos(4)?;
-            received_at = Timestamp::new(base, n).ok()?;
-            let mut time = |present: u8, nano_bit: u8| -> Option<Option<Timestamp>> {
-                if g & present == 0 {
-                    return Some(None);
-                }
-                let secs = base.checked_add(unzigzag(c.varint()?))?;
-                let n = if g & nano_bit != 0 {
-                    i32::try_from(unzigzag(c.varint()?)).ok()?
-                } else {
-                    0
-                };
-                Some(Some(Timestamp::new(secs, n).ok()?))
-            };
-            due_at = time(1, 8)?;
-            completed_at = time(2, 16)?;
-        } else {
-            return None;
-        }
+        // The formats differ in how codes and received_at's seconds are written, and in
+        // whether each timestamp's nanoseconds always are (received_at's, due_at's,
+        // completed_at's); the fields come in the same order.
+        let (province_code, commune_code, base, nanos) = match format {
+            FORMAT_1 => (
+                DigitCode::parse_bytes(c.bytes(2)?)?,
+                match f & 0x80 {
+                    0 => None,
+                    _ => Some(DigitCode::parse_bytes(c.bytes(5)?)?),
+                },
+                unzigzag(c.varint()?),
+                [true; 3],
+            ),
+            FORMAT_2 => (
+                digits_of::<2>(u32::from(c.byte()?))?,
+                match f & 0x80 {
+                    0 => None,
+                    _ => {
+                        let b = c.bytes(3)?;
+                        Some(digits_of::<5>(u32::from_le_bytes([b[0], b[1], b[2], 0]))?)
+                    }
+                },
+                unzigzag(c.varint()?).checked_add(EPOCH)?,
+                [g & 4 != 0, g & 8 != 0, g & 16 != 0],
+            ),
+            _ => return None,
+        };
+        let received_at = c.instant(base, nanos[0])?;
+        let due_at = match g & 1 {
+            0 => None,
+            _ => Some(c.time(base, nanos[1])?),
+        };
+        let completed_at = match g & 2 {
+            0 => None,
+            _ => Some(c.time(base, nanos[2])?),
+        };
         let fee_vnd = c.varint()?;
         let n = usize::try_from(c.varint()?).ok()?;
         let service_code = c.bytes(n)?;

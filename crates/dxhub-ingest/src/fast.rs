@@ -209,12 +209,12 @@ pub(crate) fn status(line: &[u8], p: usize) -> Option<(Status, usize)> {
     }
 }
 
-const fn rep(b: u8) -> u64 {
+pub(crate) const fn rep(b: u8) -> u64 {
     0x0101_0101_0101_0101 * b as u64
 }
 
 #[inline(always)]
-fn load8(b: &[u8], i: usize) -> u64 {
+pub(crate) fn load8(b: &[u8], i: usize) -> u64 {
     u64::from_le_bytes(b[i..i + 8].try_into().expect("8 bytes"))
 }
 

@@ -32,7 +32,9 @@ use serde::de::{DeserializeSeed, IgnoredAny, MapAccess, SeqAccess, Visitor};
 use crate::buffer::{Buffer, MAX_LINE_BYTES};
 use crate::csv::{too_long, utf8_error};
 use crate::error::{IngestError, Rejection};
-use crate::fast::{Timestamps, boolean, channel as fast_channel, short, status as fast_status};
+use crate::fast::{
+    Timestamps, boolean, channel as fast_channel, load8, rep, short, status as fast_status,
+};
 use crate::fields::{
     self, DOSSIER_ID_MAX, FIELD_COUNT, Field, FieldError, MAX_INTEGER, Parts, Quoted, SOURCE_MAX,
 };
@@ -360,13 +362,12 @@ impl JsonParser {
                     Field::FeeVnd => set(&mut fee_vnd, json_integer(b, i)?),
                     Field::ReceivedAt | Field::DueAt | Field::CompletedAt => {
                         let (s, e) = ascii_string(b, i, 64)?;
-                        let t = Some(self.times.whole(&b[s..e])?);
-                        match field {
-                            Field::ReceivedAt => received_at = t,
-                            Field::DueAt => due_at = t,
-                            _ => completed_at = t,
-                        }
-                        e + 1
+                        let slot = match field {
+                            Field::ReceivedAt => &mut received_at,
+                            Field::DueAt => &mut due_at,
+                            _ => &mut completed_at,
+                        };
+                        set(slot, (self.times.whole(&b[s..e])?, e + 1))
                     }
                 };
             }
@@ -408,65 +409,22 @@ fn word_at<const N: usize>(b: &[u8], i: usize, word: &[u8; N]) -> Option<usize> 
 }
 
 /// A JSON string at `i` (its opening quote) of 1..=`max` bytes of printable ASCII with no
-/// escape: `(start, end)` of its content, `end` at the closing quote. Looks at 8 bytes at a
-/// time, as [`plain_string`] does, stopping at DEL and non-ASCII bytes too.
+/// escape: `(start, end)` of its content, `end` at the closing quote.
 #[inline]
 fn ascii_string(b: &[u8], i: usize, max: usize) -> Option<(usize, usize)> {
-    const fn rep(x: u8) -> u64 {
-        0x0101_0101_0101_0101 * x as u64
-    }
     if b.get(i) != Some(&b'"') {
         return None;
     }
     let s = i + 1;
-    let mut j = s;
-    let end = loop {
-        if j + 8 > b.len() {
-            let k = b[j..]
-                .iter()
-                .position(|&c| c == b'"' || c == b'\\' || !(0x20..0x7f).contains(&c))?;
-            break j + k;
-        }
-        let w = u64::from_le_bytes(b[j..j + 8].try_into().expect("8 bytes"));
-        let zero = |x: u64| x.wrapping_sub(rep(1)) & !x & rep(0x80);
-        // Non-ASCII bytes (high bit set) stop it too; below them the flags are exact.
-        let stop = zero(w ^ rep(b'"'))
-            | zero(w ^ rep(b'\\'))
-            | zero(w ^ rep(0x7f))
-            | (w.wrapping_sub(rep(0x20)) & !w & rep(0x80))
-            | (w & rep(0x80));
-        if stop != 0 {
-            break j + (stop.trailing_zeros() / 8) as usize;
-        }
-        j += 8;
-    };
+    let end = string_stop::<true>(b, s)?;
     (b[end] == b'"' && end > s && end - s <= max).then_some((s, end))
 }
 
-/// The end of field `f`'s name if it is at `ks` and followed by a quote (compared as a
-/// fixed-size array).
+/// The end of field `f`'s name if it is at `ks` and followed by a quote.
 #[inline]
 fn key_at(b: &[u8], ks: usize, f: Field) -> Option<usize> {
-    fn is<const N: usize>(b: &[u8], ks: usize, name: &[u8; N]) -> Option<usize> {
-        let at: &[u8; N] = b.get(ks..ks + N)?.try_into().ok()?;
-        (at == name && b.get(ks + N) == Some(&b'"')).then_some(ks + N)
-    }
-    match f {
-        Field::DossierId => is(b, ks, b"dossier_id"),
-        Field::Source => is(b, ks, b"source"),
-        Field::Version => is(b, ks, b"version"),
-        Field::ServiceCode => is(b, ks, b"service_code"),
-        Field::ProvinceCode => is(b, ks, b"province_code"),
-        Field::CommuneCode => is(b, ks, b"commune_code"),
-        Field::Channel => is(b, ks, b"channel"),
-        Field::EndToEnd => is(b, ks, b"end_to_end"),
-        Field::Status => is(b, ks, b"status"),
-        Field::ReceivedAt => is(b, ks, b"received_at"),
-        Field::DueAt => is(b, ks, b"due_at"),
-        Field::CompletedAt => is(b, ks, b"completed_at"),
-        Field::FeeVnd => is(b, ks, b"fee_vnd"),
-        Field::PaidOnline => is(b, ks, b"paid_online"),
-    }
+    let end = ks + f.name().len();
+    (b.get(end) == Some(&b'"') && Field::from_name_bytes(b.get(ks..end)?) == Some(f)).then_some(end)
 }
 
 /// A JSON integer at `i`: 0, or digits without a leading zero, at most 18 of them (larger
@@ -513,34 +471,40 @@ fn skip_ws(b: &[u8], mut i: usize) -> usize {
 
 /// The content of a JSON string starting after its opening quote at `i`, if it has no
 /// escape and no control character: `(start, end)` with `end` at the closing quote.
-/// Looks at 8 bytes at a time: in each word, the first byte that is a quote, a backslash
-/// or a control character decides.
 #[inline]
 fn plain_string(b: &[u8], i: usize) -> Option<(usize, usize)> {
-    const fn rep(x: u8) -> u64 {
-        0x0101_0101_0101_0101 * x as u64
-    }
+    let k = string_stop::<false>(b, i)?;
+    (b[k] == b'"').then_some((i, k))
+}
+
+/// Where the string content starting at `i` stops: the first quote, backslash or control
+/// character (and, with `ASCII`, DEL or non-ASCII byte); `None` if the line ends first.
+/// Looks at 8 bytes at a time.
+#[inline]
+fn string_stop<const ASCII: bool>(b: &[u8], i: usize) -> Option<usize> {
     let mut j = i;
     while j + 8 <= b.len() {
-        let w = u64::from_le_bytes(b[j..j + 8].try_into().expect("8 bytes"));
+        let w = load8(b, j);
         // The classic "has zero byte" test, for `w ^ c` and for bytes below 0x20: each
         // flags the first such byte exactly (flags above it may be false), which is
-        // all that is read.
+        // all that is read. Non-ASCII bytes (high bit set) are never flagged by them.
         let zero = |x: u64| x.wrapping_sub(rep(1)) & !x & rep(0x80);
-        let stop = zero(w ^ rep(b'"'))
+        let mut stop = zero(w ^ rep(b'"'))
             | zero(w ^ rep(b'\\'))
             | (w.wrapping_sub(rep(0x20)) & !w & rep(0x80));
+        if ASCII {
+            stop |= zero(w ^ rep(0x7f)) | (w & rep(0x80));
+        }
         if stop != 0 {
-            let k = j + (stop.trailing_zeros() / 8) as usize;
-            return (b[k] == b'"').then_some((i, k));
+            return Some(j + (stop.trailing_zeros() / 8) as usize);
         }
         j += 8;
     }
-    let rest = b.get(j..)?;
-    let k = rest
+    let k = b
+        .get(j..)?
         .iter()
-        .position(|&c| c == b'"' || c == b'\\' || c < 0x20)?;
-    (rest[k] == b'"').then_some((i, j + k))
+        .position(|&c| c == b'"' || c == b'\\' || c < 0x20 || (ASCII && c >= 0x7f))?;
+    Some(j + k)
 }
 
 /// The fast path of NDJSON: one flat object whose keys are known fields, each given
