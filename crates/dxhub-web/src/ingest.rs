@@ -8,8 +8,8 @@ use dxhub_reference::ReferenceData;
 
 /// Validity ranges of every province and commune code, as day numbers (days since
 /// 1970-01-01), inclusive. Codes are digits, so each table is indexed by the code's value
-/// (100 province codes, 100,000 commune codes): a check is two array lookups, which
-/// matters at millions of lines per import.
+/// (100 province codes, 100,000 commune codes): a check is one array lookup for most
+/// codes, which matters at millions of lines per import.
 #[derive(Debug, PartialEq, Eq)]
 pub struct UnitCalendar {
     provinces: CodeTable<2>,
@@ -25,11 +25,62 @@ impl Default for UnitCalendar {
 /// The ranges of the codes of `N` digits in one flat array: those of the code of value `i`
 /// are `ranges[start[i]..start[i + 1]]`. Two small arrays (400 KB of offsets for the
 /// communes) rather than a vector per code, so the lookups of millions of lines stay in
-/// cache.
+/// cache. `cells` answers most lookups alone (see [`Cell`]): one load, where the ranges
+/// would take a second that misses the cache as well.
 #[derive(Debug, PartialEq, Eq)]
 struct CodeTable<const N: usize> {
     start: Vec<u32>,
     ranges: Vec<(i32, i32)>,
+    cells: Vec<u32>,
+}
+
+/// A code's validity in 32 bits: [`Cell::NONE`] (no unit ever had the code),
+/// [`Cell::SEVERAL`] (look in the ranges), or one range of days — overlapping and adjacent
+/// ranges are one — with its first day plus 2 in the high half (1: unbounded) and its last
+/// day in the low half (`u16::MAX`: unbounded). Days from 1970 to 2149 fit; a range
+/// beyond them is left to the ranges.
+struct Cell;
+
+impl Cell {
+    const NONE: u32 = 0;
+    const SEVERAL: u32 = 1;
+
+    /// The cell of one range, if it fits.
+    fn of((from, to): (i32, i32)) -> Option<u32> {
+        let from = if from == i32::MIN {
+            1
+        } else {
+            u16::try_from(from.checked_add(2)?)
+                .ok()
+                .filter(|&f| f >= 2)?
+        };
+        let to = if to == i32::MAX {
+            u16::MAX
+        } else {
+            u16::try_from(to).ok().filter(|&t| t < u16::MAX)?
+        };
+        Some(u32::from(from) << 16 | u32::from(to))
+    }
+
+    /// Whether a one-range cell covers `day`.
+    #[inline]
+    fn covers(cell: u32, day: i32) -> bool {
+        let (from, to) = ((cell >> 16) as i32, (cell & 0xffff) as i32);
+        (from == 1 || day >= from - 2) && (to == 0xffff || day <= to)
+    }
+}
+
+/// Ranges as few as cover the same days: sorted, with overlapping and adjacent ones joined.
+fn joined(mut ranges: Vec<(i32, i32)>) -> Vec<(i32, i32)> {
+    ranges.sort_unstable();
+    let mut out: Vec<(i32, i32)> = Vec::with_capacity(ranges.len());
+    for (a, b) in ranges {
+        match out.last_mut() {
+            Some(last) if a <= last.1.saturating_add(1) => last.1 = last.1.max(b),
+            _ => out.push((a, b)),
+        }
+    }
+    out
 }
 
 impl<const N: usize> CodeTable<N> {
@@ -45,9 +96,32 @@ impl<const N: usize> CodeTable<N> {
             }
             start.push(at as u32);
         }
+        let ranges: Vec<(i32, i32)> = entries.into_iter().map(|(_, r)| r).collect();
+        let cells = start
+            .windows(2)
+            .map(
+                |w| match joined(ranges[w[0] as usize..w[1] as usize].to_vec())[..] {
+                    [] => Cell::NONE,
+                    [one] => Cell::of(one).unwrap_or(Cell::SEVERAL),
+                    _ => Cell::SEVERAL,
+                },
+            )
+            .collect();
         CodeTable {
             start,
-            ranges: entries.into_iter().map(|(_, r)| r).collect(),
+            ranges,
+            cells,
+        }
+    }
+
+    /// Whether a unit had the code on `day`; `None` for a code no unit ever had.
+    #[inline]
+    fn covers(&self, code: &[u8], day: i32) -> Option<bool> {
+        let i = code_index::<N>(code)?;
+        match *self.cells.get(i)? {
+            Cell::NONE => None,
+            Cell::SEVERAL => ranges_cover(self.ranges_of(code), day),
+            cell => Some(Cell::covers(cell, day)),
         }
     }
 
@@ -174,7 +248,7 @@ impl UnitCalendar {
                 .to_zoned(jiff::tz::TimeZone::fixed(jiff::tz::Offset::constant(7)))
                 .date()
         };
-        match ranges_cover(self.provinces.ranges_of(s.province_code.as_bytes()), day) {
+        match self.provinces.covers(s.province_code.as_bytes(), day) {
             Some(true) => {}
             Some(false) => {
                 return Err((
@@ -194,7 +268,7 @@ impl UnitCalendar {
             }
         }
         if let Some(c) = &s.commune_code {
-            match ranges_cover(self.communes.ranges_of(c.as_bytes()), day) {
+            match self.communes.covers(c.as_bytes(), day) {
                 Some(true) => {}
                 Some(false) => {
                     return Err((
@@ -264,6 +338,62 @@ mod tests {
             field("01", "99999", "2025-07-01T00:00:00+07:00"),
             Err("commune_code")
         );
+    }
+
+    /// A code's cell answers as its ranges do, for any ranges: one or several, joined or
+    /// apart, bounded or not, inside the days a cell holds or beyond them.
+    #[test]
+    fn cells_answer_as_the_ranges_do() {
+        let (min, max) = (i32::MIN, i32::MAX);
+        let cases: Vec<Vec<(i32, i32)>> = vec![
+            vec![],
+            vec![(min, max)],
+            vec![(min, 20269)],
+            vec![(20270, max)],
+            vec![(min, 20269), (20270, max)],
+            vec![(20270, max), (min, 20269)],
+            vec![(100, 200), (150, 300)],
+            vec![(100, 200), (202, 300)],
+            vec![(0, 0)],
+            vec![(-5, 10)],
+            vec![(10, 65_534)],
+            vec![(10, 65_535)],
+            vec![(65_533, max)],
+            vec![(65_534, max)],
+            vec![(min, -1)],
+        ];
+        let entries: Vec<(usize, (i32, i32))> = cases
+            .iter()
+            .enumerate()
+            .flat_map(|(code, rs)| rs.iter().map(move |&r| (code, r)))
+            .collect();
+        let table = CodeTable::<2>::new(entries);
+        for (code, rs) in cases.iter().enumerate() {
+            let code = format!("{code:02}");
+            for day in [
+                min, -6, -5, -1, 0, 1, 9, 10, 99, 100, 200, 201, 202, 300, 301, 20_269, 20_270,
+                65_532, 65_533, 65_534, 65_535, 65_536, max,
+            ] {
+                let want = (!rs.is_empty()).then(|| rs.iter().any(|(a, b)| *a <= day && day <= *b));
+                assert_eq!(
+                    table.covers(code.as_bytes(), day),
+                    want,
+                    "{code} {rs:?} {day}"
+                );
+            }
+        }
+        // And for every code of the shipped calendar, around the reorganisation.
+        let cal = UnitCalendar::embedded();
+        for i in 0..100_000 {
+            let code = format!("{i:05}");
+            for day in [0, 20_269, 20_270, 40_000] {
+                assert_eq!(
+                    cal.communes.covers(code.as_bytes(), day),
+                    ranges_cover(cal.communes.ranges_of(code.as_bytes()), day),
+                    "{code} {day}"
+                );
+            }
+        }
     }
 
     /// The calendar built from the code columns is the one the full reference build gives.
