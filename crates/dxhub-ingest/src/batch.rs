@@ -214,7 +214,9 @@ impl KeyedBatch {
 /// Builds a [`KeyedBatch`] from lines pushed in arrival order. Each line's key and
 /// encoded fields go to two byte arenas as it comes (the snapshot can be dropped at once),
 /// with the first 32 bytes of its key as four big-endian words; lines encoded elsewhere
-/// ([`EncodedLines`]) are taken whole ([`BatchBuilder::append`]).
+/// ([`EncodedLines`]) are taken whole, as they are ([`BatchBuilder::append`]): the batch is
+/// then a list of such stretches, read where they are by [`BatchBuilder::finish`] instead
+/// of being copied into one arena first.
 ///
 /// [`BatchBuilder::finish`] is a sample sort: splitters sampled from the batch cut the key
 /// space into buckets of a few thousand lines; one pass in arrival order moves each line's
@@ -225,8 +227,17 @@ impl KeyedBatch {
 /// (whose probes miss the cache on every line). The buffers are kept for the next batch.
 #[derive(Default)]
 pub struct BatchBuilder {
-    /// The lines pushed, in arrival order.
-    lines: EncodedLines,
+    /// The lines pushed, in arrival order: stretch after stretch, none empty.
+    stretches: Vec<EncodedLines>,
+    /// Per stretch: the number (in arrival order) of its first line.
+    starts: Vec<u32>,
+    /// Lines in the stretches, and bytes of their keys and of their fields.
+    len: usize,
+    key_bytes: usize,
+    field_bytes: usize,
+    /// Emptied stretches of finished batches, with their buffers: to be filled again (see
+    /// [`BatchBuilder::spare_lines`]).
+    spent: Vec<EncodedLines>,
     /// Per part but the first, the line it starts at (see [`BatchBuilder::next_part`]).
     part_starts: Vec<u32>,
     /// Buffers of [`BatchBuilder::finish`], kept for the next batch.
@@ -329,26 +340,13 @@ impl EncodedLines {
         self.prefix.push(key_prefix(&self.keys[start..]));
     }
 
-    /// Adds `other`'s lines after these.
-    pub fn append(&mut self, other: &EncodedLines) {
-        let (k, f) = (self.keys.len(), self.fields.len());
-        assert!(
-            k + other.keys.len() <= u32::MAX as usize
-                && f + other.fields.len() <= u32::MAX as usize
-                && self.len() + other.len() <= u32::MAX as usize,
-            "a batch stays under 4 GiB of keys, 4 GiB of fields and 2^32 lines"
-        );
-        let (k, f) = (k as u32, f as u32);
-        self.key_end.extend(other.key_end.iter().map(|e| e + k));
-        self.keys.extend_from_slice(&other.keys);
-        self.field_end.extend(other.field_end.iter().map(|e| e + f));
-        self.fields.extend_from_slice(&other.fields);
-        self.version.extend_from_slice(&other.version);
-        self.prefix.extend_from_slice(&other.prefix);
-    }
-
     fn key(&self, line: usize) -> &[u8] {
         nth(&self.keys, &self.key_end, line)
+    }
+
+    /// Bytes of keys held.
+    fn key_bytes(&self) -> usize {
+        self.keys.len()
     }
 
     fn field_bytes(&self, line: usize) -> &[u8] {
@@ -388,7 +386,25 @@ impl BatchBuilder {
 
     /// Lines pushed since the last [`BatchBuilder::finish`].
     pub fn lines(&self) -> usize {
-        self.lines.len()
+        self.len
+    }
+
+    /// An empty stretch to encode lines into for [`BatchBuilder::append`]: one of a
+    /// finished batch (whose buffers are already in memory) if there is one. A pipelined
+    /// import hands one back for every stretch it appends, so that the stretches of a
+    /// batch go round instead of being allocated again.
+    pub fn spare_lines(&mut self) -> EncodedLines {
+        self.spent.pop().unwrap_or_default()
+    }
+
+    /// The stretch lines are pushed into: the last one.
+    fn last_stretch(&mut self) -> &mut EncodedLines {
+        if self.stretches.is_empty() {
+            let spare = self.spare_lines();
+            self.starts.push(self.len as u32);
+            self.stretches.push(spare);
+        }
+        self.stretches.last_mut().expect("a stretch")
     }
 
     /// Lines pushed from now on form the next part of the batch: the batch's lines are
@@ -396,37 +412,71 @@ impl BatchBuilder {
     /// take the lines of several senders and answer each with its own counts. Parts
     /// follow each other in arrival order.
     pub fn next_part(&mut self) {
-        self.part_starts.push(self.lines.len() as u32);
+        self.part_starts.push(self.len as u32);
     }
 
     /// Adds one line (lines come in arrival order). A batch holds at most 4 GiB of keys
     /// and of fields, and 2³² lines (the import's batches hold a million).
     pub fn push(&mut self, s: &DossierSnapshot) {
-        self.lines.push(s);
+        let last = self.last_stretch();
+        let before = (last.key_bytes(), last.fields.len());
+        last.push(s);
+        let more = (last.key_bytes() - before.0, last.fields.len() - before.1);
+        self.count(1, more);
     }
 
-    /// Adds lines encoded elsewhere, after those pushed so far (in the current part).
-    pub fn append(&mut self, lines: &EncodedLines) {
-        self.lines.append(lines);
+    /// Adds lines encoded elsewhere, after those pushed so far (in the current part). The
+    /// stretch is kept as it is, not copied.
+    pub fn append(&mut self, lines: EncodedLines) {
+        if lines.is_empty() {
+            self.spent.push(lines);
+            return;
+        }
+        self.starts.push(self.len as u32);
+        self.count(lines.len(), (lines.key_bytes(), lines.fields.len()));
+        self.stretches.push(lines);
+    }
+
+    /// Counts lines added, with their bytes of keys and of fields. Offsets in a batch are
+    /// `u32`s.
+    fn count(&mut self, lines: usize, (keys, fields): (usize, usize)) {
+        self.len += lines;
+        self.key_bytes += keys;
+        self.field_bytes += fields;
+        assert!(
+            self.key_bytes <= u32::MAX as usize
+                && self.field_bytes <= u32::MAX as usize
+                && self.len <= u32::MAX as usize,
+            "a batch stays under 4 GiB of keys, 4 GiB of fields and 2^32 lines"
+        );
     }
 
     /// The batch of the lines pushed so far, sorted by key; the builder is then empty (its
     /// buffers keep their capacity).
     pub fn finish(&mut self) -> KeyedBatch {
-        let enc = &self.lines;
-        let n = enc.len();
+        let (stretches, starts) = (&self.stretches, &self.starts);
+        let (n, key_bytes, field_bytes) = (self.len, self.key_bytes, self.field_bytes);
         let buckets = (n / BUCKET_LINES).next_power_of_two().min(MAX_BUCKETS);
-        let splitters = splitters(&enc.prefix, buckets);
+        let splitters = splitters(
+            |i| {
+                let (s, j) = locate(stretches, starts, i);
+                s.prefix[j]
+            },
+            n,
+            buckets,
+        );
         let sb = &mut self.sort;
 
         // Each line's bucket, and each bucket's lines and field bytes.
         sb.bucket.clear();
         let mut count = vec![(0usize, 0usize); buckets];
-        for (i, p) in enc.prefix.iter().enumerate() {
-            let b = splitters.partition_point(|s| s <= p);
-            sb.bucket.push(b as u16);
-            count[b].0 += 1;
-            count[b].1 += enc.field_bytes(i).len();
+        for enc in stretches {
+            for (i, p) in enc.prefix.iter().enumerate() {
+                let b = splitters.partition_point(|s| s <= p);
+                sb.bucket.push(b as u16);
+                count[b].0 += 1;
+                count[b].1 += enc.field_bytes(i).len();
+            }
         }
         // Where each bucket starts, then the lines moved there in arrival order.
         let mut next = Vec::with_capacity(buckets);
@@ -441,38 +491,44 @@ impl BatchBuilder {
         sb.lines.resize(n, Line::default());
         room(&mut sb.records, n);
         sb.records.resize(n, Record::default());
-        room(&mut sb.fields, enc.fields.len());
-        sb.fields.resize(enc.fields.len(), 0);
-        let part_ends = self.part_starts.iter().map(|&s| s as usize).chain([n]);
-        let mut first = 0usize;
-        for (part, end) in part_ends.enumerate() {
-            for i in first..end {
+        room(&mut sb.fields, field_bytes);
+        sb.fields.resize(field_bytes, 0);
+        // Parts start at these lines (some parts may be empty).
+        let mut part_starts = self.part_starts.iter().map(|&s| s as usize);
+        let (mut part, mut part_end) = (0u32, part_starts.next().unwrap_or(usize::MAX));
+        let mut i = 0usize;
+        for enc in stretches {
+            for j in 0..enc.len() {
+                while i >= part_end {
+                    part += 1;
+                    part_end = part_starts.next().unwrap_or(usize::MAX);
+                }
                 let b = sb.bucket[i] as usize;
                 let (at, field) = &mut next[b];
-                let bytes = enc.field_bytes(i);
+                let bytes = enc.field_bytes(j);
                 let to = *field + bytes.len();
                 sb.fields[*field..to].copy_from_slice(bytes);
                 sb.lines[*at] = Line {
-                    prefix: enc.prefix[i],
+                    prefix: enc.prefix[j],
                     line: *at as u32,
-                    part: part as u32,
+                    part,
                 };
                 sb.records[*at] = Record {
-                    version: enc.version[i],
+                    version: enc.version[j],
                     arrival: i as u32,
                     fields_to: to as u32,
                 };
                 *at += 1;
                 *field = to;
+                i += 1;
             }
-            first = end;
         }
 
         // Capacities for every line being a final: an upper bound (memory a batch does not
         // use is never touched), so the buffers never grow by copying.
         let mut out = self.spare.take().unwrap_or_default();
-        room(&mut out.keys, enc.keys.len());
-        room(&mut out.fields, enc.fields.len());
+        room(&mut out.keys, key_bytes);
+        room(&mut out.fields, field_bytes);
         room(&mut out.key_end, n);
         room(&mut out.field_end, n);
         room(&mut out.versions, n);
@@ -482,7 +538,10 @@ impl BatchBuilder {
         out.stale_parts.clear();
         out.stale_parts.resize(self.part_starts.len() + 1, 0);
         let records = &sb.records;
-        let key = |l: &Line| enc.key(records[l.line as usize].arrival as usize);
+        let key = |l: &Line| {
+            let (s, j) = locate(stretches, starts, records[l.line as usize].arrival as usize);
+            s.key(j)
+        };
         let fields_of = |line: usize| {
             let from = if line == 0 {
                 0
@@ -558,7 +617,12 @@ impl BatchBuilder {
             }
         }
         out.record_start.push(out.records.len() as u32);
-        self.lines.clear();
+        for mut s in self.stretches.drain(..) {
+            s.clear();
+            self.spent.push(s);
+        }
+        self.starts.clear();
+        (self.len, self.key_bytes, self.field_bytes) = (0, 0, 0);
         self.part_starts.clear();
         out
     }
@@ -568,19 +632,29 @@ impl BatchBuilder {
 /// goes to the bucket of the number of splitters not above its prefix. Chosen from a
 /// sample spread evenly over the batch, so they follow the keys of this very batch (a
 /// feed's new dossiers have keys no earlier batch had). Only speed depends on them.
-fn splitters(prefixes: &[[u64; 4]], buckets: usize) -> Vec<[u64; 4]> {
+fn splitters(prefix: impl Fn(usize) -> [u64; 4], n: usize, buckets: usize) -> Vec<[u64; 4]> {
     if buckets <= 1 {
         return Vec::new();
     }
-    let n = prefixes.len();
     let samples = (buckets * OVERSAMPLING).min(n);
-    let mut sample: Vec<[u64; 4]> = (0..samples).map(|k| prefixes[k * n / samples]).collect();
+    let mut sample: Vec<[u64; 4]> = (0..samples).map(|k| prefix(k * n / samples)).collect();
     sample.sort_unstable();
     let mut cut: Vec<[u64; 4]> = (1..buckets)
         .map(|b| sample[b * samples / buckets])
         .collect();
     cut.dedup();
     cut
+}
+
+/// Line `i` (in arrival order) of `stretches`, which start at lines `starts`: its stretch
+/// and its place there.
+fn locate<'a>(
+    stretches: &'a [EncodedLines],
+    starts: &[u32],
+    i: usize,
+) -> (&'a EncodedLines, usize) {
+    let s = starts.partition_point(|&start| start as usize <= i) - 1;
+    (&stretches[s], i - starts[s] as usize)
 }
 
 /// Empties `v` and makes room for `n` items. A buffer too small is replaced rather than
@@ -739,18 +813,16 @@ mod tests {
                 for (i, s) in lines.iter().enumerate() {
                     for _ in part_starts.iter().filter(|&&p| p == i) {
                         pushed.next_part();
-                        appended.append(&enc);
-                        enc.clear();
+                        appended.append(std::mem::take(&mut enc));
                         appended.next_part();
                     }
                     pushed.push(s);
                     enc.push(s);
                     if enc.len() == stretch {
-                        appended.append(&enc);
-                        enc.clear();
+                        appended.append(std::mem::take(&mut enc));
                     }
                 }
-                appended.append(&enc);
+                appended.append(std::mem::take(&mut enc));
                 let (p, a) = (pushed.finish(), appended.finish());
                 proptest::prop_assert_eq!(&held(&p), &want, "pushed, round {}", round);
                 proptest::prop_assert_eq!(&held(&a), &want, "appended, round {}", round);
@@ -903,8 +975,7 @@ mod tests {
         let mut stretch = EncodedLines::new();
         for (n, s) in lines.iter().enumerate() {
             if n == 3 || n == 5 {
-                appended.append(&stretch);
-                stretch.clear();
+                appended.append(std::mem::take(&mut stretch));
                 if n == 3 {
                     appended.next_part();
                 }
@@ -912,7 +983,7 @@ mod tests {
             stretch.push(s);
         }
         assert_eq!(stretch.len(), 2);
-        appended.append(&stretch);
+        appended.append(stretch);
         assert_eq!(appended.lines(), lines.len());
         let (p, a) = (pushed.finish(), appended.finish());
         let finals = |b: &KeyedBatch| -> Vec<(Vec<u8>, u64, Vec<u8>)> {

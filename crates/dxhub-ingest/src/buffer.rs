@@ -2,6 +2,7 @@
 //! file size, and lines are parsed straight out of it without copying.
 
 use std::io::{self, Read};
+use std::ops::Range;
 
 /// Longest line (or CSV record) accepted; a longer one is rejected and skipped without
 /// being buffered, so a file that is one huge line cannot exhaust memory.
@@ -63,6 +64,42 @@ impl<R: Read> Buffer<R> {
                 Err(e) => return Err(e),
             }
         }
+    }
+
+    /// Reads until at least `n` (at most [`BUFFER_BYTES`]) bytes are pending or the input
+    /// ends, without reading beyond `n` pending bytes: what is read past them is copied by
+    /// the next [`Buffer::hand_over`].
+    pub fn fill_upto(&mut self, n: usize) -> io::Result<()> {
+        let n = n.min(BUFFER_BYTES);
+        while self.pending() < n && !self.eof {
+            if self.start + n > self.buf.len() {
+                self.buf.copy_within(self.start..self.end, 0);
+                self.end -= self.start;
+                self.start = 0;
+            }
+            let upto = self.start + n;
+            match self.reader.read(&mut self.buf[self.end..upto]) {
+                Ok(0) => self.eof = true,
+                Ok(k) => self.end += k,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(())
+    }
+
+    /// Hands over the first `len` pending bytes without copying them: returns the buffer
+    /// that holds them, and where. Reading goes on in `spare` (resized to
+    /// [`BUFFER_BYTES`]: an emptied buffer handed over before, or a new one), into which
+    /// the pending bytes after those are copied.
+    pub fn hand_over(&mut self, len: usize, mut spare: Vec<u8>) -> (Vec<u8>, Range<usize>) {
+        debug_assert!(len <= self.pending());
+        spare.resize(BUFFER_BYTES, 0);
+        let taken = self.start..self.start + len;
+        let rest = taken.end..self.end;
+        spare[..rest.len()].copy_from_slice(&self.buf[rest.clone()]);
+        (self.start, self.end) = (0, rest.len());
+        (std::mem::replace(&mut self.buf, spare), taken)
     }
 
     /// Discards the rest of the current physical line (through its `\n`, or to end of

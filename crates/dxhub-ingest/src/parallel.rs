@@ -1,9 +1,11 @@
 //! Parsing one feed on several threads, with results delivered in file order.
 //!
 //! The calling thread reads the input and cuts it into chunks of whole lines
-//! (~512 KiB); worker threads parse the chunks; the calling thread hands each chunk's
-//! snapshots and rejections to a sink, in file order, so that "the first of equal
-//! versions wins" still holds downstream. The result is identical to the sequential
+//! (~512 KiB), each handed over in the very buffer it was read into (what follows its last
+//! line is copied to the next buffer; emptied buffers come back from the workers), so the
+//! input is copied once, by the kernel; worker threads parse the chunks; the calling
+//! thread hands each chunk's snapshots and rejections to a sink, in file order, so that
+//! "the first of equal versions wins" still holds downstream. The result is identical to the sequential
 //! readers' (a test checks it on every golden file): a chunk never contains a `"`
 //! (the only thing that can make a CSV record span lines); a line with a quote is
 //! handed to the sequential reader on the calling thread, which frames it by RFC 4180.
@@ -139,10 +141,44 @@ impl ParsedBatch {
     }
 }
 
-/// Whole lines cut out of the input, without any `"` (so each line is one record).
+/// Whole lines cut out of the input, without any `"` (so each line is one record): the
+/// bytes `range` of `data`, a read buffer handed over as it is (see [`Buffer::hand_over`]).
 pub(crate) struct Chunk {
     pub first_line: u64,
     pub data: Vec<u8>,
+    pub range: std::ops::Range<usize>,
+}
+
+impl Chunk {
+    fn bytes(&self) -> &[u8] {
+        &self.data[self.range.clone()]
+    }
+}
+
+/// Read buffers that parsed chunks leave, for the reading thread to read into again:
+/// buffers go round instead of being allocated (and faulted in) for every chunk.
+#[derive(Default)]
+pub(crate) struct ReadBuffers(Mutex<Vec<Vec<u8>>>);
+
+impl ReadBuffers {
+    /// Buffers kept at most: more than are ever in flight.
+    const MAX: usize = 64;
+
+    fn give(&self, b: Vec<u8>) {
+        if let Ok(mut v) = self.0.lock()
+            && v.len() < Self::MAX
+        {
+            v.push(b);
+        }
+    }
+
+    fn take(&self) -> Vec<u8> {
+        self.0
+            .lock()
+            .ok()
+            .and_then(|mut v| v.pop())
+            .unwrap_or_default()
+    }
 }
 
 /// What a reader hands to the parallel driver.
@@ -160,10 +196,9 @@ pub(crate) enum Piece {
 pub(crate) fn next_chunk<R: Read>(
     buf: &mut Buffer<R>,
     quotes_matter: bool,
+    buffers: &ReadBuffers,
 ) -> Result<Option<Option<Chunk>>, IngestError> {
-    while buf.pending() < CHUNK_BYTES && !buf.eof {
-        buf.fill()?;
-    }
+    buf.fill_upto(CHUNK_BYTES)?;
     let data = &buf.buf[buf.start..buf.end];
     if data.is_empty() {
         return Ok(Some(None));
@@ -188,13 +223,14 @@ pub(crate) fn next_chunk<R: Read>(
     if chunk.last() != Some(&b'\n') {
         lines += 1; // the last line of the file, without a line break
     }
-    let out = Chunk {
-        first_line: buf.line + 1,
-        data: chunk.to_vec(),
-    };
-    buf.start += end;
+    let first_line = buf.line + 1;
+    let (data, range) = buf.hand_over(end, buffers.take());
     buf.line += lines;
-    Ok(Some(Some(out)))
+    Ok(Some(Some(Chunk {
+        first_line,
+        data,
+        range,
+    })))
 }
 
 /// How a worker parses one line of a chunk.
@@ -215,7 +251,7 @@ impl LineParser {
         check: Option<&Check>,
     ) -> ParsedBatch {
         let mut line = chunk.first_line - 1;
-        let data = &chunk.data[..];
+        let data = chunk.bytes();
         let mut pos = 0usize;
         while pos < data.len() {
             if let Some(check) = check
@@ -352,6 +388,8 @@ where
     let (job_tx, job_rx) = mpsc::sync_channel::<(u64, Chunk)>(threads + 1);
     let job_rx = Arc::new(Mutex::new(job_rx));
     let (done_tx, done_rx) = mpsc::channel::<Done>();
+    let buffers = ReadBuffers::default();
+    let buffers = &buffers;
 
     std::thread::scope(|scope| {
         // Owned by this closure so that a panic here drops it and the workers stop.
@@ -366,6 +404,7 @@ where
                     let job = job_rx.lock().expect("job queue").recv();
                     let Ok((seq, chunk)) = job else { break };
                     let out = parser.parse_chunk(&chunk, spares.take(chunk.first_line), check);
+                    buffers.give(chunk.data);
                     if done_tx.send(Done::Batch(seq, Box::new(out))).is_err() {
                         break;
                     }
@@ -414,8 +453,8 @@ where
                 while receive(&mut ready, false) {}
                 deliver(&mut ready, &mut next_out, &mut summary);
                 let piece = match &mut reader {
-                    DossierReader::Csv(r) => r.next_piece()?,
-                    DossierReader::Ndjson(r) => r.next_piece()?,
+                    DossierReader::Csv(r) => r.next_piece(buffers)?,
+                    DossierReader::Ndjson(r) => r.next_piece(buffers)?,
                 };
                 match piece {
                     None => return Ok(()),
@@ -451,8 +490,11 @@ where
 impl<R: Read> CsvReader<R> {
     /// The next stretch for [`parse_parallel`]: plain lines for a worker, or one record
     /// parsed here when it needs the sequential reader. `None` at the end.
-    pub(crate) fn next_piece(&mut self) -> Result<Option<Piece>, IngestError> {
-        match next_chunk(self.buffer_mut(), true)? {
+    pub(crate) fn next_piece(
+        &mut self,
+        buffers: &ReadBuffers,
+    ) -> Result<Option<Piece>, IngestError> {
+        match next_chunk(self.buffer_mut(), true, buffers)? {
             Some(Some(chunk)) => Ok(Some(Piece::Lines(chunk))),
             Some(None) => Ok(None),
             None => self.one_record().map(|b| b.map(Piece::Parsed)),
@@ -461,8 +503,11 @@ impl<R: Read> CsvReader<R> {
 }
 
 impl<R: Read> NdjsonReader<R> {
-    pub(crate) fn next_piece(&mut self) -> Result<Option<Piece>, IngestError> {
-        match next_chunk(self.buffer_mut(), false)? {
+    pub(crate) fn next_piece(
+        &mut self,
+        buffers: &ReadBuffers,
+    ) -> Result<Option<Piece>, IngestError> {
+        match next_chunk(self.buffer_mut(), false, buffers)? {
             Some(Some(chunk)) => Ok(Some(Piece::Lines(chunk))),
             Some(None) => Ok(None),
             None => self.one_record().map(|b| b.map(Piece::Parsed)),

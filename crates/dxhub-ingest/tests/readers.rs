@@ -533,6 +533,24 @@ fn parallel_parsing_equals_sequential_parsing() {
             assert_eq!(r, want_r, "{name} threads={threads}");
             assert!(s == want_s, "{name} threads={threads}: snapshots differ");
         }
+        // Short reads: chunks are then cut from buffers filled in many reads, and what
+        // follows a chunk's last line goes over to the next buffer.
+        for n in [1000, 65_536] {
+            let (mut s, mut r) = (Vec::new(), Vec::new());
+            let trickle = Trickle {
+                data: &data,
+                n,
+                calls: 0,
+            };
+            let sum = parse_parallel(trickle, format, 2, |b| {
+                s.extend(b.snapshots);
+                r.extend(b.rejections);
+            })
+            .unwrap();
+            assert_eq!(sum.lines, want_lines, "{name} n={n}");
+            assert_eq!(r, want_r, "{name} n={n}");
+            assert!(s == want_s, "{name} n={n}: snapshots differ");
+        }
     }
 }
 
@@ -595,7 +613,7 @@ fn parallel_parsing_with_a_check_rejects_and_encodes_on_the_parsing_threads() {
                 |b| {
                     assert!(b.snapshots.is_empty(), "{name}: checked lines come encoded");
                     rejections.extend(b.rejections);
-                    got.append(&b.encoded);
+                    got.append(b.encoded);
                 },
             )
             .unwrap();

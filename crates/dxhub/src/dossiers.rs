@@ -234,7 +234,10 @@ async fn import_file(
         };
         for mut parsed in raw_rx {
             rejected.append(&mut parsed.rejections);
-            builder.append(&parsed.encoded);
+            // The stretch stays in the batch as it is; the parsing threads get an emptied
+            // one of an earlier batch in its place.
+            let stretch = std::mem::replace(&mut parsed.encoded, builder.spare_lines());
+            builder.append(stretch);
             batcher_spares.give(parsed);
             if builder.lines() + rejected.len() >= BATCH && !send(&mut builder, &mut rejected) {
                 return;
