@@ -22,7 +22,7 @@
 use std::ops::Range;
 
 use crate::batch::{KeyedBatch, Resolution};
-use crate::codec::{Cursor, put_varint};
+use crate::codec::{Cursor, Scratch, put_varint};
 
 const FORMAT: u8 = 1;
 
@@ -90,7 +90,13 @@ impl<'a> BlockReader<'a> {
     /// The next entry's version and fields (its key is then [`BlockReader::key`]), or
     /// `None` at the end. Keys must increase strictly.
     pub fn next_entry(&mut self) -> Result<Option<(u64, &'a [u8])>, BlockError> {
-        if self.c.0.is_empty() {
+        Ok(self.next_stored()?.map(|e| (e.version, e.fields)))
+    }
+
+    /// The next entry with its encoding (see [`Stored`]).
+    fn next_stored(&mut self) -> Result<Option<Stored<'a>>, BlockError> {
+        let all = self.c.0;
+        if all.is_empty() {
             return Ok(None);
         }
         let bad = || damaged("truncated entry");
@@ -107,16 +113,33 @@ impl<'a> BlockReader<'a> {
         self.key.truncate(shared);
         self.key.extend_from_slice(suffix);
         self.started = true;
+        let tail = all.len() - self.c.0.len();
         let version = self.c.varint().ok_or_else(bad)?;
         let n = usize::try_from(self.c.varint().ok_or_else(bad)?).map_err(|_| bad())?;
         let fields = self.c.bytes(n).ok_or_else(bad)?;
-        Ok(Some((version, fields)))
+        Ok(Some(Stored {
+            version,
+            fields,
+            encoded: &all[..all.len() - self.c.0.len()],
+            tail,
+        }))
     }
 
     /// The key of the entry last returned by [`BlockReader::next_entry`].
     pub fn key(&self) -> &[u8] {
         &self.key
     }
+}
+
+/// A stored entry as [`merge`] reads it: its version and fields, and its encoding in the
+/// block, whose version and fields start at `encoded[tail]` (before them: its key's length
+/// shared with the previous entry's, and the rest of its key).
+#[derive(Clone, Copy)]
+struct Stored<'a> {
+    version: u64,
+    fields: &'a [u8],
+    encoded: &'a [u8],
+    tail: usize,
 }
 
 /// Entries collected in key order, then cut into blocks. Each entry is encoded as it comes,
@@ -158,17 +181,40 @@ impl Builder {
             Some(_) => common_prefix(self.key(self.entries.len() - 1), key),
         };
         let start = self.data.len();
-        put_varint(&mut self.data, shared as u64);
-        put_varint(&mut self.data, (key.len() - shared) as u64);
-        self.data.extend_from_slice(&key[shared..]);
+        let rest = &key[shared..];
+        self.data.reserve(40 + rest.len() + fields.len());
+        let mut w = Scratch::<20>::new();
+        w.varint(shared as u64);
+        w.varint(rest.len() as u64);
+        w.append_to(&mut self.data);
+        self.data.extend_from_slice(rest);
         let tail = self.data.len();
-        put_varint(&mut self.data, version);
-        put_varint(&mut self.data, fields.len() as u64);
+        let mut w = Scratch::<20>::new();
+        w.varint(version);
+        w.varint(fields.len() as u64);
+        w.append_to(&mut self.data);
         self.data.extend_from_slice(fields);
         self.keys.extend_from_slice(key);
         self.entries.push(Entry {
             start,
             tail,
+            key_end: self.keys.len(),
+        });
+    }
+
+    /// Adds an entry as a stored block encodes it (see [`Stored`]), which is how
+    /// [`Builder::push`] would encode it only if the entry before it here is the one before
+    /// it there (or both are first).
+    fn push_encoded(&mut self, key: &[u8], e: Stored<'_>) {
+        if self.entries.is_empty() {
+            self.data.push(FORMAT);
+        }
+        let start = self.data.len();
+        self.data.extend_from_slice(e.encoded);
+        self.keys.extend_from_slice(key);
+        self.entries.push(Entry {
+            start,
+            tail: start + e.tail,
             key_end: self.keys.len(),
         });
     }
@@ -384,43 +430,59 @@ pub fn merge(
 ) -> Result<Option<Vec<Block>>, BlockError> {
     let mut reader = old.map(BlockReader::new).transpose()?;
     let mut pending = match reader.as_mut() {
-        Some(rd) => rd.next_entry()?,
+        Some(rd) => rd.next_stored()?,
         None => None,
+    };
+    // Whether the last entry added to `out` has the key of the stored entry before
+    // `pending` (or neither is there): `pending`'s encoding can then be copied as it is.
+    let mut in_step = true;
+    // Adds a stored entry, copying its encoding when it is in step.
+    let keep = |out: &mut Builder, key: &[u8], e: Stored<'_>, in_step: bool| {
+        if in_step {
+            out.push_encoded(key, e);
+        } else {
+            out.push(key, e.version, e.fields);
+        }
     };
     let mut changed = false;
     for i in range {
         let key = batch.key(i);
         // Entries before the final's key stay.
         let mut stored = None;
-        while let (Some((version, fields)), Some(rd)) = (pending, reader.as_mut()) {
+        while let (Some(e), Some(rd)) = (pending, reader.as_mut()) {
             match rd.key().cmp(key) {
                 std::cmp::Ordering::Less => {
-                    out.push(rd.key(), version, fields);
-                    pending = rd.next_entry()?;
+                    keep(out, rd.key(), e, in_step);
+                    in_step = true;
+                    pending = rd.next_stored()?;
                 }
                 std::cmp::Ordering::Equal => {
-                    stored = Some((version, fields));
-                    pending = rd.next_entry()?;
+                    stored = Some(e);
+                    pending = rd.next_stored()?;
                     break;
                 }
                 std::cmp::Ordering::Greater => break,
             }
         }
         let wins = batch
-            .resolve_encoded(i, stored, r)
+            .resolve_encoded(i, stored.map(|e| (e.version, e.fields)), r)
             .ok_or_else(|| damaged("bad snapshot fields"))?;
         match (stored, wins) {
             (_, true) => {
                 changed = true;
                 out.push(key, batch.version(i), batch.fields(i));
             }
-            (Some((version, fields)), false) => out.push(key, version, fields),
+            (Some(e), false) => keep(out, key, e, in_step),
             (None, false) => unreachable!("a final with nothing stored always wins"),
         }
+        // The entry added has the key of the stored entry before `pending` only if it
+        // replaced or kept that entry.
+        in_step = stored.is_some();
     }
-    while let (Some((version, fields)), Some(rd)) = (pending, reader.as_mut()) {
-        out.push(rd.key(), version, fields);
-        pending = rd.next_entry()?;
+    while let (Some(e), Some(rd)) = (pending, reader.as_mut()) {
+        keep(out, rd.key(), e, in_step);
+        in_step = true;
+        pending = rd.next_stored()?;
     }
     let blocks = out.finish();
     Ok(changed.then_some(blocks))
