@@ -1,5 +1,6 @@
 //! Benchmark program: builds key-ordered batches ([`BatchBuilder`]) from a dossier-sync
-//! file and prints the time per line of pushing the lines and of finishing each batch.
+//! file and prints the time per line of pushing the lines and of finishing each batch, and
+//! the time per final of decoding its contribution (what merging a batch does).
 //!
 //! ```text
 //! cargo run --release -p dxhub-ingest --example batch_bench -- FILE [--batch N] [--repeat N]
@@ -12,7 +13,7 @@
 use std::fs::File;
 use std::time::{Duration, Instant};
 
-use dxhub_ingest::{BatchBuilder, DossierSnapshot, Format, parse_parallel};
+use dxhub_ingest::{BatchBuilder, DossierSnapshot, Format, codec, parse_parallel};
 
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
@@ -36,7 +37,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     println!("{} snapshots parsed", lines.len());
     let mut builder = BatchBuilder::new();
     for run in 1..=repeat {
-        let (mut push, mut finish) = (Duration::ZERO, Duration::ZERO);
+        let (mut push, mut finish, mut decode) = (Duration::ZERO, Duration::ZERO, Duration::ZERO);
         let mut finals = 0usize;
         for chunk in lines.chunks(batch) {
             let t = Instant::now();
@@ -48,17 +49,24 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             let kb = builder.finish();
             finish += t.elapsed();
             finals += kb.len();
+            // What merging a batch decodes of each final: its contribution.
+            let t = Instant::now();
+            for i in 0..kb.len() {
+                std::hint::black_box(codec::contribution(std::hint::black_box(kb.fields(i))));
+            }
+            decode += t.elapsed();
             // As the import does once the store is done with a batch.
             builder.recycle(kb);
         }
         let n = lines.len() as f64;
         println!(
-            "run {run}: {} lines, {finals} finals: push {:.1} ns/line ({:.3} s), finish {:.1} ns/line ({:.3} s)",
+            "run {run}: {} lines, {finals} finals: push {:.1} ns/line ({:.3} s), finish {:.1} ns/line ({:.3} s), contributions {:.1} ns/final",
             lines.len(),
             push.as_secs_f64() * 1e9 / n,
             push.as_secs_f64(),
             finish.as_secs_f64() * 1e9 / n,
             finish.as_secs_f64(),
+            decode.as_secs_f64() * 1e9 / finals as f64,
         );
     }
     Ok(())

@@ -507,10 +507,17 @@ impl CellDelta {
     fn add(&mut self, c: &Contribution, sign: i64) {
         self.add_counters(&c.cell, sign);
         if let Some(svc) = &c.online_service {
-            let e = self.online_services.entry(svc.clone()).or_insert(0);
-            *e += sign;
-            if *e == 0 {
-                self.online_services.remove(svc.as_str());
+            // Most changes are to a service the cell already counts: no copy of the code.
+            match self.online_services.get_mut(svc.as_str()) {
+                Some(e) => {
+                    *e += sign;
+                    if *e == 0 {
+                        self.online_services.remove(svc.as_str());
+                    }
+                }
+                None => {
+                    self.online_services.insert(svc.clone(), sign);
+                }
             }
         }
     }
