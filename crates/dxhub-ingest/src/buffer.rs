@@ -44,14 +44,25 @@ impl<R: Read> Buffer<R> {
     /// Moves the unread bytes to the front and reads once more. Sets `eof` when the
     /// reader has nothing left.
     pub fn fill(&mut self) -> io::Result<()> {
+        self.compact();
+        debug_assert!(self.end < self.buf.len(), "fill called on a full buffer");
+        self.read_upto(self.buf.len())
+    }
+
+    /// Moves the unread bytes to the front.
+    fn compact(&mut self) {
         if self.start > 0 {
             self.buf.copy_within(self.start..self.end, 0);
             self.end -= self.start;
             self.start = 0;
         }
-        debug_assert!(self.end < self.buf.len(), "fill called on a full buffer");
+    }
+
+    /// Reads once into `buf[end..upto]` (again if interrupted); sets `eof` when the reader
+    /// has nothing left.
+    fn read_upto(&mut self, upto: usize) -> io::Result<()> {
         loop {
-            match self.reader.read(&mut self.buf[self.end..]) {
+            match self.reader.read(&mut self.buf[self.end..upto]) {
                 Ok(0) => {
                     self.eof = true;
                     return Ok(());
@@ -73,17 +84,9 @@ impl<R: Read> Buffer<R> {
         let n = n.min(BUFFER_BYTES);
         while self.pending() < n && !self.eof {
             if self.start + n > self.buf.len() {
-                self.buf.copy_within(self.start..self.end, 0);
-                self.end -= self.start;
-                self.start = 0;
+                self.compact();
             }
-            let upto = self.start + n;
-            match self.reader.read(&mut self.buf[self.end..upto]) {
-                Ok(0) => self.eof = true,
-                Ok(k) => self.end += k,
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(e) => return Err(e),
-            }
+            self.read_upto(self.start + n)?;
         }
         Ok(())
     }

@@ -5,9 +5,9 @@
 //! line is copied to the next buffer; emptied buffers come back from the workers), so the
 //! input is copied once, by the kernel; worker threads parse the chunks; the calling
 //! thread hands each chunk's snapshots and rejections to a sink, in file order, so that
-//! "the first of equal versions wins" still holds downstream. The result is identical to the sequential
-//! readers' (a test checks it on every golden file): a chunk never contains a `"`
-//! (the only thing that can make a CSV record span lines); a line with a quote is
+//! "the first of equal versions wins" still holds downstream. The result is identical to
+//! the sequential readers' (a test checks it on every golden file): a chunk never contains
+//! a `"` (the only thing that can make a CSV record span lines); a line with a quote is
 //! handed to the sequential reader on the calling thread, which frames it by RFC 4180.
 //! Memory stays bounded: at most `2 × threads + 2` chunks are in flight.
 

@@ -25,7 +25,7 @@ impl Default for UnitCalendar {
 /// The ranges of the codes of `N` digits in one flat array: those of the code of value `i`
 /// are `ranges[start[i]..start[i + 1]]`. Two small arrays (400 KB of offsets for the
 /// communes) rather than a vector per code, so the lookups of millions of lines stay in
-/// cache. `cells` answers most lookups alone (see [`Cell`]): one load, where the ranges
+/// cache. `cells` answers most lookups alone (see [`Validity`]): one load, where the ranges
 /// would take a second that misses the cache as well.
 #[derive(Debug, PartialEq, Eq)]
 struct CodeTable<const N: usize> {
@@ -34,14 +34,14 @@ struct CodeTable<const N: usize> {
     cells: Vec<u32>,
 }
 
-/// A code's validity in 32 bits: [`Cell::NONE`] (no unit ever had the code),
-/// [`Cell::SEVERAL`] (look in the ranges), or one range of days — overlapping and adjacent
-/// ranges are one — with its first day plus 2 in the high half (1: unbounded) and its last
-/// day in the low half (`u16::MAX`: unbounded). Days from 1970 to 2149 fit; a range
-/// beyond them is left to the ranges.
-struct Cell;
+/// A code's validity in 32 bits: [`Validity::NONE`] (no unit ever had the code),
+/// [`Validity::SEVERAL`] (look in the ranges), or one range of days — overlapping and
+/// adjacent ranges are one — with its first day plus 2 in the high half (1: unbounded) and
+/// its last day in the low half (`u16::MAX`: unbounded). Days from 1970 to 2149 fit; a
+/// range beyond them is left to the ranges.
+struct Validity;
 
-impl Cell {
+impl Validity {
     const NONE: u32 = 0;
     const SEVERAL: u32 = 1;
 
@@ -101,9 +101,9 @@ impl<const N: usize> CodeTable<N> {
             .windows(2)
             .map(
                 |w| match joined(ranges[w[0] as usize..w[1] as usize].to_vec())[..] {
-                    [] => Cell::NONE,
-                    [one] => Cell::of(one).unwrap_or(Cell::SEVERAL),
-                    _ => Cell::SEVERAL,
+                    [] => Validity::NONE,
+                    [one] => Validity::of(one).unwrap_or(Validity::SEVERAL),
+                    _ => Validity::SEVERAL,
                 },
             )
             .collect();
@@ -119,9 +119,9 @@ impl<const N: usize> CodeTable<N> {
     fn covers(&self, code: &[u8], day: i32) -> Option<bool> {
         let i = code_index::<N>(code)?;
         match *self.cells.get(i)? {
-            Cell::NONE => None,
-            Cell::SEVERAL => ranges_cover(self.ranges_of(code), day),
-            cell => Some(Cell::covers(cell, day)),
+            Validity::NONE => None,
+            Validity::SEVERAL => ranges_cover(self.ranges_of(code), day),
+            cell => Some(Validity::covers(cell, day)),
         }
     }
 
