@@ -53,12 +53,10 @@ fn digits_of<const N: usize>(mut v: u32) -> Option<DigitCode<N>> {
     (v == 0).then(|| DigitCode::parse_bytes(&b)).flatten()
 }
 
-pub(crate) fn put_varint(out: &mut Vec<u8>, mut v: u64) {
-    while v >= 0x80 {
-        out.push((v as u8) | 0x80);
-        v >>= 7;
-    }
-    out.push(v as u8);
+pub(crate) fn put_varint(out: &mut Vec<u8>, v: u64) {
+    let mut w = Scratch::<10>::new();
+    w.varint(v);
+    w.append_to(out);
 }
 
 /// Bytes written into a small array, then appended to a buffer at once: one check of the
@@ -84,7 +82,7 @@ impl<const N: usize> Scratch<N> {
         self.len += 1;
     }
 
-    /// Writes `v` as [`put_varint`] does.
+    /// Writes `v` as a LEB128 varint (at most 10 bytes).
     #[inline(always)]
     pub(crate) fn varint(&mut self, mut v: u64) {
         while v >= 0x80 {

@@ -145,7 +145,7 @@ pub(crate) fn short(line: &[u8], (start, end): (usize, usize)) -> ShortStr {
 /// An integer cell; at most 18 digits (cannot exceed `i64::MAX`; longer ones take the
 /// general path).
 #[inline(always)]
-fn integer(line: &[u8], p: usize) -> Option<(u64, usize)> {
+pub(crate) fn integer(line: &[u8], p: usize) -> Option<(u64, usize)> {
     let mut i = p;
     let mut v = 0u64;
     while i < line.len() {
@@ -173,7 +173,7 @@ fn code<const N: usize>(line: &[u8], p: usize) -> Option<(DigitCode<N>, usize)> 
 /// Whether `word` is at `p` (the terminator is checked by the caller). Fixed-size so
 /// that the comparison compiles to a few integer compares, not a `memcmp` call.
 #[inline(always)]
-fn word<const N: usize>(line: &[u8], p: usize, word: &[u8; N]) -> Option<usize> {
+pub(crate) fn word<const N: usize>(line: &[u8], p: usize, word: &[u8; N]) -> Option<usize> {
     let at: &[u8; N] = line.get(p..p + N)?.try_into().ok()?;
     if at == word { Some(p + N) } else { None }
 }

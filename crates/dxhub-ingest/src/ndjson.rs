@@ -33,7 +33,8 @@ use crate::buffer::{Buffer, MAX_LINE_BYTES};
 use crate::csv::{too_long, utf8_error};
 use crate::error::{IngestError, Rejection};
 use crate::fast::{
-    Timestamps, boolean, channel as fast_channel, load8, rep, short, status as fast_status,
+    Timestamps, boolean, channel as fast_channel, integer, load8, rep, short,
+    status as fast_status, word,
 };
 use crate::fields::{
     self, DOSSIER_ID_MAX, FIELD_COUNT, Field, FieldError, MAX_INTEGER, Parts, Quoted, SOURCE_MAX,
@@ -315,7 +316,7 @@ impl JsonParser {
             i = skip_ws(b, i + 1);
             if b.get(i) == Some(&b'n') {
                 // `null` is an absent value: required fields are missed below.
-                i = word_at(b, i, b"null")?;
+                i = word(b, i, b"null")?;
             } else {
                 // A value read (and where it ends) goes to its field.
                 fn set<T>(slot: &mut Option<T>, (v, end): (T, usize)) -> usize {
@@ -402,12 +403,6 @@ impl JsonParser {
     }
 }
 
-/// The end of `word` if it is at `i`.
-#[inline]
-fn word_at<const N: usize>(b: &[u8], i: usize, word: &[u8; N]) -> Option<usize> {
-    (b.get(i..i + N)? == word).then_some(i + N)
-}
-
 /// A JSON string at `i` (its opening quote) of 1..=`max` bytes of printable ASCII with no
 /// escape: `(start, end)` of its content, `end` at the closing quote.
 #[inline]
@@ -428,21 +423,12 @@ fn key_at(b: &[u8], ks: usize, f: Field) -> Option<usize> {
 }
 
 /// A JSON integer at `i`: 0, or digits without a leading zero, at most 18 of them (larger
-/// ones may pass `i64::MAX` and go the general way).
+/// ones may pass `i64::MAX` and go the general way). The CSV fast path's digits, without
+/// the leading zero JSON forbids.
 #[inline]
 fn json_integer(b: &[u8], i: usize) -> Option<(u64, usize)> {
-    let digits = b
-        .get(i..)?
-        .iter()
-        .take_while(|c| c.is_ascii_digit())
-        .count();
-    if digits == 0 || digits > 18 || (digits > 1 && b[i] == b'0') {
-        return None;
-    }
-    let v = b[i..i + digits]
-        .iter()
-        .fold(0u64, |v, &d| v * 10 + u64::from(d - b'0'));
-    Some((v, i + digits))
+    let (v, end) = integer(b, i)?;
+    (end - i == 1 || b[i] != b'0').then_some((v, end))
 }
 
 fn parse_json_general(text: &str, times: &mut Timestamps) -> Result<DossierSnapshot, FieldError> {
