@@ -248,6 +248,26 @@ pub struct BatchBuilder {
     spare: Option<KeyedBatch>,
 }
 
+/// The lines a [`BatchBuilder`] took and has not finished, as [`BatchBuilder::take_pending`]
+/// takes them out: the stretches with their first lines' numbers, the counts, and where
+/// the parts start.
+#[derive(Default)]
+pub struct PendingLines {
+    stretches: Vec<EncodedLines>,
+    starts: Vec<u32>,
+    len: usize,
+    key_bytes: usize,
+    field_bytes: usize,
+    part_starts: Vec<u32>,
+}
+
+impl PendingLines {
+    /// Lines taken.
+    pub fn lines(&self) -> usize {
+        self.len
+    }
+}
+
 /// The lines of a batch moved into their buckets (bucket after bucket, arrival order
 /// within each), for [`BatchBuilder::finish`].
 #[derive(Default)]
@@ -435,6 +455,54 @@ impl BatchBuilder {
         self.starts.push(self.len as u32);
         self.count(lines.len(), (lines.key_bytes(), lines.fields.len()));
         self.stretches.push(lines);
+    }
+
+    /// Takes out the lines added since the last [`BatchBuilder::finish`], for another
+    /// builder to finish ([`BatchBuilder::finish_pending`]); this one is then empty and
+    /// goes on taking lines. A pipelined import thus adds the next batch's lines while the
+    /// last one is being sorted, on another thread.
+    pub fn take_pending(&mut self) -> PendingLines {
+        let pending = PendingLines {
+            stretches: std::mem::take(&mut self.stretches),
+            starts: std::mem::take(&mut self.starts),
+            len: self.len,
+            key_bytes: self.key_bytes,
+            field_bytes: self.field_bytes,
+            part_starts: std::mem::take(&mut self.part_starts),
+        };
+        (self.len, self.key_bytes, self.field_bytes) = (0, 0, 0);
+        pending
+    }
+
+    /// The batch of `pending`'s lines, sorted by key, as [`BatchBuilder::finish`] makes it
+    /// (with this builder's buffers and recycled batch). Lines added to this builder and
+    /// not finished are kept apart: they stay for its next finish.
+    pub fn finish_pending(&mut self, pending: PendingLines) -> KeyedBatch {
+        let own = self.take_pending();
+        self.put_pending(pending);
+        let batch = self.finish();
+        self.put_pending(own);
+        batch
+    }
+
+    /// Puts taken lines back into an empty builder.
+    fn put_pending(&mut self, p: PendingLines) {
+        debug_assert!(self.stretches.is_empty() && self.len == 0);
+        self.stretches = p.stretches;
+        self.starts = p.starts;
+        (self.len, self.key_bytes, self.field_bytes) = (p.len, p.key_bytes, p.field_bytes);
+        self.part_starts = p.part_starts;
+    }
+
+    /// The emptied stretches of finished batches, with their buffers, taken out: for the
+    /// builder that takes the lines ([`BatchBuilder::give_spent`]) when another finishes.
+    pub fn take_spent(&mut self) -> Vec<EncodedLines> {
+        std::mem::take(&mut self.spent)
+    }
+
+    /// Emptied stretches to fill again ([`BatchBuilder::spare_lines`]).
+    pub fn give_spent(&mut self, spent: impl IntoIterator<Item = EncodedLines>) {
+        self.spent.extend(spent);
     }
 
     /// Counts lines added, with their bytes of keys and of fields. Offsets in a batch are

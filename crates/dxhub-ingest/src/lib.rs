@@ -41,7 +41,7 @@ pub mod timestamp;
 use std::io::Read;
 use std::path::Path;
 
-pub use crate::batch::{BatchBuilder, EncodedLines, KeyedBatch, Resolution};
+pub use crate::batch::{BatchBuilder, EncodedLines, KeyedBatch, PendingLines, Resolution};
 pub use crate::buffer::MAX_LINE_BYTES;
 pub use crate::csv::CsvReader;
 pub use crate::error::{HeaderProblem, IngestError, Rejection};

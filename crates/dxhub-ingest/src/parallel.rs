@@ -398,7 +398,7 @@ where
             let job_rx = Arc::clone(&job_rx);
             let done_tx = done_tx.clone();
             let mut parser = template.clone();
-            scope.spawn(move || {
+            let worker = move || {
                 let notice = DeathNotice(done_tx.clone());
                 loop {
                     let job = job_rx.lock().expect("job queue").recv();
@@ -410,7 +410,12 @@ where
                     }
                 }
                 drop(notice);
-            });
+            };
+            // Named, for profiles (std's `spawn` also panics if no thread can be made).
+            std::thread::Builder::new()
+                .name("dx-parse".into())
+                .spawn_scoped(scope, worker)
+                .expect("a parsing thread");
         }
         drop(done_tx);
 

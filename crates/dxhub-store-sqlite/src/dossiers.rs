@@ -353,7 +353,7 @@ fn ingest_in(
     let (to_merge, merge_rx) = std::sync::mpsc::channel::<Vec<Job>>();
     let (merged_tx, merged_rx) = std::sync::mpsc::channel::<Vec<Merged>>();
     let resolution = std::thread::scope(|scope| -> StoreResult<Resolution> {
-        let merger = scope.spawn(move || {
+        let merge = move || {
             let mut resolution = batch.resolution();
             let mut builder = blocks::Builder::new();
             for jobs in merge_rx {
@@ -373,7 +373,11 @@ fn ingest_in(
                 }
             }
             resolution
-        });
+        };
+        let merger = std::thread::Builder::new()
+            .name("dx-merge".into())
+            .spawn_scoped(scope, merge)
+            .map_err(|e| StoreError::Database(format!("cannot start the merging thread: {e}")))?;
         let mut write = |merged: Merged| -> StoreResult<()> {
             let (block, new) = merged?;
             let Some(new) = new else { return Ok(()) };
@@ -583,6 +587,16 @@ impl DossierStore for SqliteStore {
                 *d = left;
             }
             Ok(counts)
+        })
+        .await
+    }
+
+    async fn settle(&self) -> StoreResult<()> {
+        self.with_conn(|c| {
+            // PASSIVE: copies what no reader still needs, waits for nobody. The answer
+            // (busy, frames in the log, frames copied) is not needed.
+            c.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(()))
+                .map_err(db_err)
         })
         .await
     }

@@ -496,6 +496,15 @@ pub trait DossierStore: Send + Sync {
         batch: Arc<dxhub_ingest::KeyedBatch>,
     ) -> StoreResult<Vec<IngestCounts>>;
 
+    /// Work the store would otherwise do later, in the caller's idle time: an importer
+    /// calls it while it waits for its last batch. SQLite copies the pages committed so far
+    /// from its write-ahead log into the database (which closing the connection would
+    /// otherwise do after the last batch, with nothing else left to overlap). The default
+    /// does nothing.
+    async fn settle(&self) -> StoreResult<()> {
+        Ok(())
+    }
+
     /// Indicator rows, sorted by province then month.
     async fn indicator_rows(
         &self,

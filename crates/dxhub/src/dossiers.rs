@@ -12,8 +12,8 @@ use anyhow::{Context, bail};
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use dxhub_ingest::{
-    BatchBuilder, DossierSnapshot, Format, IngestError, KeyedBatch, ParsedBatch, Rejection, Spares,
-    chunks_in_flight, parse_parallel_with,
+    BatchBuilder, DossierSnapshot, EncodedLines, Format, IngestError, KeyedBatch, ParsedBatch,
+    PendingLines, Rejection, Spares, chunks_in_flight, parse_parallel_with,
 };
 use dxhub_store::{GroupedRow, Grouping, IndicatorQuery, Store};
 use dxhub_web::ingest::UnitCalendar;
@@ -171,6 +171,10 @@ async fn import_file(
     let reader = CountingReader::new(file);
     let progress = reader.counter();
     let cancel = reader.cancel.clone();
+    // Set once the finishing thread has taken the file's last lines: the batch it is
+    // finishing (if any) is then the last.
+    let last_taken = Arc::new(AtomicBool::new(false));
+    let batcher_last_taken = last_taken.clone();
     let bar = progress_bar(size, &name);
     let mut fs = FileSummary {
         file: name.clone(),
@@ -196,81 +200,129 @@ async fn import_file(
     // buffers could not be taken back).
     let (stored_tx, stored_rx) = std::sync::mpsc::channel::<Option<KeyedBatch>>();
     let batcher_cancel = cancel.clone();
-    let batcher = std::thread::spawn(move || {
-        let mut builder = BatchBuilder::new();
-        let mut rejected: Vec<Rejection> = Vec::new();
-        // Batches handed to the storing task and not back yet.
-        let mut out = 0usize;
-        let mut send = |builder: &mut BatchBuilder, rejected: &mut Vec<Rejection>| {
-            rejected.sort_by_key(|r| r.line);
-            // At most two batches out at once (one being stored, one waiting): with two
-            // out, the next is finished only once the older is stored, into its buffers.
-            // A third would take about 90 MB more, and fresh memory is costly (the kernel
-            // clears each page on first touch).
-            while out >= 2 {
-                match stored_rx.recv() {
-                    Ok(stored) => {
-                        out -= 1;
-                        stored.into_iter().for_each(|b| builder.recycle(b));
+    // Full batches' lines go from the batching thread to the finishing thread, which sorts
+    // them into a batch for the storing task while the batching thread takes the next
+    // batch's lines: the parsing threads go on meanwhile, instead of waiting for the sort
+    // (or for the store to take a batch). A rendezvous: at most one batch being finished
+    // and one being filled. Their emptied stretches come back to be filled again.
+    let (pending_tx, pending_rx) =
+        std::sync::mpsc::sync_channel::<(PendingLines, Vec<Rejection>)>(0);
+    let (spent_tx, spent_rx) = std::sync::mpsc::channel::<Vec<EncodedLines>>();
+    let finisher = std::thread::Builder::new()
+        .name("dx-finish".into())
+        .spawn(move || {
+            let mut builder = BatchBuilder::new();
+            // Batches handed to the storing task and not back yet.
+            let mut out = 0usize;
+            for (pending, mut rejected) in pending_rx {
+                rejected.sort_by_key(|r| r.line);
+                // At most two batches out at once (one being stored, one waiting): with two
+                // out, the next is finished only once the older is stored, into its buffers.
+                // A third would take about 90 MB more, and fresh memory is costly (the kernel
+                // clears each page on first touch).
+                while out >= 2 {
+                    match stored_rx.recv() {
+                        Ok(stored) => {
+                            out -= 1;
+                            stored.into_iter().for_each(|b| builder.recycle(b));
+                        }
+                        Err(_) => break, // the storing side is gone: the send below fails
                     }
-                    Err(_) => break, // the storing side is gone: the send below fails
+                }
+                for stored in stored_rx.try_iter() {
+                    out = out.saturating_sub(1);
+                    stored.into_iter().for_each(|b| builder.recycle(b));
+                }
+                out += 1;
+                let ready = Ready {
+                    batch: builder.finish_pending(pending),
+                    rejected,
+                };
+                let _ = spent_tx.send(builder.take_spent());
+                if tx.blocking_send(ready).is_err() {
+                    // The storing side gave up: stop reading.
+                    batcher_cancel.store(true, Ordering::Relaxed);
+                    return;
                 }
             }
-            for stored in stored_rx.try_iter() {
-                out = out.saturating_sub(1);
-                stored.into_iter().for_each(|b| builder.recycle(b));
-            }
-            out += 1;
-            let ready = Ready {
-                batch: builder.finish(),
-                rejected: std::mem::take(rejected),
+        })
+        .context("cannot start the finishing thread")?;
+    let batcher = std::thread::Builder::new()
+        .name("dx-batch".into())
+        .spawn(move || {
+            let mut builder = BatchBuilder::new();
+            let mut rejected: Vec<Rejection> = Vec::new();
+            let send = |builder: &mut BatchBuilder, rejected: &mut Vec<Rejection>| {
+                pending_tx
+                    .send((builder.take_pending(), std::mem::take(rejected)))
+                    .is_ok()
             };
-            let sent = tx.blocking_send(ready).is_ok();
-            if !sent {
-                // The storing side gave up: stop reading.
-                batcher_cancel.store(true, Ordering::Relaxed);
-            }
-            sent
-        };
-        for mut parsed in raw_rx {
-            rejected.append(&mut parsed.rejections);
-            // The stretch stays in the batch as it is; the parsing threads get an emptied
-            // one of an earlier batch in its place.
-            let stretch = std::mem::replace(&mut parsed.encoded, builder.spare_lines());
-            builder.append(stretch);
-            batcher_spares.give(parsed);
-            if builder.lines() + rejected.len() >= BATCH && !send(&mut builder, &mut rejected) {
-                return;
-            }
-        }
-        if builder.lines() + rejected.len() > 0 {
-            send(&mut builder, &mut rejected);
-        }
-    });
-    let parser = std::thread::spawn(move || {
-        let mut closed = false;
-        // The parsing threads check each line against the unit calendar and encode it. The
-        // calendar is built once, by [`warm_up`] or else by the first line's check (the
-        // reading thread does not wait for it).
-        let check = |s: &DossierSnapshot| UnitCalendar::embedded().check(s);
-        let result =
-            parse_parallel_with(reader, format, PARSE_THREADS, &spares, Some(&check), |b| {
-                if !closed && raw_tx.send(b).is_err() {
-                    closed = true;
-                    cancel.store(true, Ordering::Relaxed);
+            for mut parsed in raw_rx {
+                rejected.append(&mut parsed.rejections);
+                for spent in spent_rx.try_iter() {
+                    builder.give_spent(spent);
                 }
-            });
-        drop(raw_tx);
-        let _ = batcher.join();
-        result
-    });
+                // The stretch stays in the batch as it is; the parsing threads get an emptied
+                // one of an earlier batch in its place.
+                let stretch = std::mem::replace(&mut parsed.encoded, builder.spare_lines());
+                builder.append(stretch);
+                batcher_spares.give(parsed);
+                if builder.lines() + rejected.len() >= BATCH && !send(&mut builder, &mut rejected) {
+                    break;
+                }
+            }
+            if builder.lines() + rejected.len() > 0 {
+                send(&mut builder, &mut rejected);
+            }
+            batcher_last_taken.store(true, Ordering::Relaxed);
+            drop(pending_tx);
+            let _ = finisher.join();
+        })
+        .context("cannot start the batching thread")?;
+    let parser = std::thread::Builder::new()
+        .name("dx-read".into())
+        .spawn(move || {
+            let mut closed = false;
+            // The parsing threads check each line against the unit calendar and encode it. The
+            // calendar is built once, by [`warm_up`] or else by the first line's check (the
+            // reading thread does not wait for it).
+            let check = |s: &DossierSnapshot| UnitCalendar::embedded().check(s);
+            let result =
+                parse_parallel_with(reader, format, PARSE_THREADS, &spares, Some(&check), |b| {
+                    if !closed && raw_tx.send(b).is_err() {
+                        closed = true;
+                        cancel.store(true, Ordering::Relaxed);
+                    }
+                });
+            drop(raw_tx);
+            let _ = batcher.join();
+            result
+        })
+        .context("cannot start the reading thread")?;
     let mut failure = None;
     let t0 = std::time::Instant::now();
     let mut waited = std::time::Duration::ZERO;
     let mut storing = std::time::Duration::ZERO;
+    // Whether the store was asked to settle ([`DossierStore::settle`]), once the input is
+    // read and this task waits for the last batches.
+    let mut settled = false;
     loop {
         let tw = std::time::Instant::now();
-        let Some(batch) = rx.recv().await else { break };
+        let next = match rx.try_recv() {
+            Ok(batch) => Some(batch),
+            Err(tokio::sync::mpsc::error::TryRecvError::Empty) => {
+                if !settled && last_taken.load(Ordering::Relaxed) {
+                    settled = true;
+                    if let Err(e) = store.settle().await {
+                        failure = Some(e);
+                        break;
+                    }
+                }
+                rx.recv().await
+            }
+            Err(tokio::sync::mpsc::error::TryRecvError::Disconnected) => None,
+        };
+        let Some(batch) = next else { break };
         waited += tw.elapsed();
         let ts = std::time::Instant::now();
         fs.lines += batch.batch.lines() + batch.rejected.len() as u64;
