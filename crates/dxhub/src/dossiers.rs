@@ -88,6 +88,13 @@ pub const BATCH: usize = 1_000_000;
 /// Threads parsing the feed (besides the one reading it and the one storing batches).
 const PARSE_THREADS: usize = 2;
 
+/// How much lower the reading and parsing threads' priority is than the rest of the
+/// import's (a `nice` increment; Linux keeps one per thread). The 20 M-line import took
+/// about 6 % less time with 10 than with the same priority, in five alternating pairs
+/// (BENCHMARKS.md, session 12).
+#[cfg(target_os = "linux")]
+const READ_NICE: i32 = 10;
+
 /// Parsed stretches of the feed (512 KiB each) waiting for the batching thread: enough that
 /// the parsing threads go on while it finishes a batch (sorting a million lines takes it
 /// about 0.2 s). With 4 they stopped for that time, and the store then waited for each batch:
@@ -282,6 +289,12 @@ async fn import_file(
     let parser = std::thread::Builder::new()
         .name("dx-read".into())
         .spawn(move || {
+            // Reading and parsing run ahead of the store, the pipeline's slowest stage, by up
+            // to two batches: at a lower priority (which the parsing threads this thread
+            // starts inherit) they take what the storing and merging threads leave of the
+            // cores, instead of a fair share that delays the store. Best effort.
+            #[cfg(target_os = "linux")]
+            let _ = rustix::process::nice(READ_NICE);
             let mut closed = false;
             // The parsing threads check each line against the unit calendar and encode it. The
             // calendar is built once, by [`warm_up`] or else by the first line's check (the
