@@ -283,7 +283,11 @@ async fn import_file(
             }
             batcher_last_taken.store(true, Ordering::Relaxed);
             drop(pending_tx);
-            let _ = finisher.join();
+            // A panic there is this thread's, so that the import fails instead of ending
+            // early as if the file had.
+            if let Err(panic) = finisher.join() {
+                std::panic::resume_unwind(panic);
+            }
         })
         .context("cannot start the batching thread")?;
     let parser = std::thread::Builder::new()
@@ -308,7 +312,9 @@ async fn import_file(
                     }
                 });
             drop(raw_tx);
-            let _ = batcher.join();
+            if let Err(panic) = batcher.join() {
+                std::panic::resume_unwind(panic);
+            }
             result
         })
         .context("cannot start the reading thread")?;
@@ -390,7 +396,7 @@ async fn import_file(
         Ok(Err(e)) => {
             return Err(anyhow::Error::new(e).context(format!("{name}: reading stopped")));
         }
-        Err(_) => bail!("{name}: the parsing thread panicked"),
+        Err(_) => bail!("{name}: a reading, batching or finishing thread panicked"),
     }
     if let Some(b) = bar {
         b.finish_and_clear();
