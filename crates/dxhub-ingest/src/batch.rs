@@ -261,13 +261,6 @@ pub struct PendingLines {
     part_starts: Vec<u32>,
 }
 
-impl PendingLines {
-    /// Lines taken.
-    pub fn lines(&self) -> usize {
-        self.len
-    }
-}
-
 /// The lines of a batch moved into their buckets (bucket after bucket, arrival order
 /// within each), for [`BatchBuilder::finish`].
 #[derive(Default)]
@@ -1054,24 +1047,84 @@ mod tests {
         appended.append(stretch);
         assert_eq!(appended.lines(), lines.len());
         let (p, a) = (pushed.finish(), appended.finish());
-        let finals = |b: &KeyedBatch| -> Vec<(Vec<u8>, u64, Vec<u8>)> {
-            (0..b.len())
-                .map(|i| (b.key(i).to_vec(), b.version(i), b.fields(i).to_vec()))
-                .collect()
-        };
         assert_eq!(finals(&a), finals(&p));
         assert_eq!(a.len(), 3);
-        let counts = |b: &KeyedBatch| {
-            let mut r = b.resolution();
-            for i in 0..b.len() {
-                b.resolve_one(i, None, &mut r);
-            }
-            r.parts
-        };
         // Part 0: a 2, b 5 applied, a 1 stale; part 1: the long key once applied, once
         // stale, b 6 and a 4 applied.
-        assert_eq!(counts(&a), vec![(2, 1), (3, 1)]);
-        assert_eq!(counts(&p), counts(&a));
+        assert_eq!(part_counts(&a), vec![(2, 1), (3, 1)]);
+        assert_eq!(part_counts(&p), part_counts(&a));
+    }
+
+    /// A batch's finals: key, version and encoded fields.
+    fn finals(b: &KeyedBatch) -> Vec<(Vec<u8>, u64, Vec<u8>)> {
+        (0..b.len())
+            .map(|i| (b.key(i).to_vec(), b.version(i), b.fields(i).to_vec()))
+            .collect()
+    }
+
+    /// A batch's (applied, stale) counts per part, against an empty store.
+    fn part_counts(b: &KeyedBatch) -> Vec<(u64, u64)> {
+        let mut r = b.resolution();
+        for i in 0..b.len() {
+            b.resolve_one(i, None, &mut r);
+        }
+        r.parts
+    }
+
+    /// Appends `lines` in two stretches, the second (from the third line) a part of its own.
+    fn append_in_two_parts(b: &mut BatchBuilder, lines: &[DossierSnapshot]) {
+        let mut stretch = EncodedLines::new();
+        for (n, s) in lines.iter().enumerate() {
+            if n == 2 {
+                b.append(std::mem::take(&mut stretch));
+                b.next_part();
+            }
+            stretch.push(s);
+        }
+        b.append(stretch);
+    }
+
+    #[test]
+    fn lines_taken_out_finish_elsewhere_as_they_would_have_here() {
+        let first = [
+            snap("a", 2),
+            snap("b", 5),
+            snap("a", 1),
+            snap(&"7".repeat(40), 3),
+        ];
+        let second = [snap("b", 6), snap("c", 1), snap("a", 9)];
+        // Each batch built and finished in one builder, as the reference.
+        let whole = |lines: &[DossierSnapshot]| {
+            let mut b = BatchBuilder::new();
+            append_in_two_parts(&mut b, lines);
+            b.finish()
+        };
+        let (want_first, want_second) = (whole(&first), whole(&second));
+
+        // The taking builder hands the first batch over and goes on with the second; the
+        // finishing builder, holding a line of its own, finishes the first apart from it.
+        let (mut taking, mut finishing) = (BatchBuilder::new(), BatchBuilder::new());
+        append_in_two_parts(&mut taking, &first);
+        let pending = taking.take_pending();
+        assert_eq!(taking.lines(), 0);
+        finishing.push(&snap("z", 1));
+        append_in_two_parts(&mut taking, &second);
+        let got_first = finishing.finish_pending(pending);
+        assert_eq!(finals(&got_first), finals(&want_first));
+        assert_eq!(part_counts(&got_first), part_counts(&want_first));
+        // Part 0: a 2 and b 5 applied; part 1: a 1 stale, the long key applied.
+        assert_eq!(part_counts(&got_first), vec![(2, 0), (1, 1)]);
+        // The finished batch's emptied stretches go back to the taking builder.
+        let spent = finishing.take_spent();
+        assert_eq!(spent.len(), 2);
+        assert!(spent.iter().all(EncodedLines::is_empty));
+        taking.give_spent(spent);
+        // The finishing builder's own line is still there, alone.
+        assert_eq!(finishing.lines(), 1);
+        assert_eq!(finishing.finish().len(), 1);
+        let got_second = taking.finish();
+        assert_eq!(finals(&got_second), finals(&want_second));
+        assert_eq!(part_counts(&got_second), part_counts(&want_second));
     }
 
     #[test]
