@@ -95,12 +95,11 @@ const PARSE_THREADS: usize = 2;
 #[cfg(target_os = "linux")]
 const READ_NICE: i32 = 10;
 
-/// Parsed stretches of the feed (512 KiB each) waiting for the batching thread: enough that
-/// the parsing threads go on while it finishes a batch (sorting a million lines takes it
-/// about 0.2 s). With 4 they stopped for that time, and the store then waited for each batch:
-/// the 20 M import took 9.91-11.47 s (median 10.4) against 9.57-10.54 s (median 9.8) with
-/// 64, for about 100 MB more (won back since: a stretch now holds its lines encoded only,
-/// and the spares cover every stretch in flight).
+/// Parsed stretches of the feed (512 KiB each) waiting for the batching thread. When that
+/// thread also sorted each full batch (about 0.2 s), 64 let the parsing threads go on
+/// through part of the sort: with 4 the 20 M import took 9.91-11.47 s (median 10.4) against
+/// 9.57-10.54 s (median 9.8). The sort now has a thread of its own (session 12), and the
+/// queue only evens out the hand-overs.
 const PARSED_QUEUE: usize = 64;
 
 /// A batch ready for the store: checked and reduced to one snapshot per key on the
@@ -152,8 +151,9 @@ pub async fn import(
 }
 
 /// One file: a reading thread parses, checks and encodes it (with [`parse_parallel_with`])
-/// into batches of [`BATCH`] lines, a batching thread reduces each, and this task stores
-/// the previous batch meanwhile, so the three overlap.
+/// into batches of [`BATCH`] lines, a batching thread gathers each batch's lines, a
+/// finishing thread sorts and reduces each full batch, and this task stores the previous
+/// batch meanwhile, so the four overlap.
 async fn import_file(
     store: &Arc<dyn Store>,
     path: &Path,
@@ -192,11 +192,11 @@ async fn import_file(
         ..FileSummary::default()
     };
     let (tx, mut rx) = tokio::sync::mpsc::channel::<Ready>(1);
-    // Three stages on their own threads: the reading thread (with the parsing threads of
+    // Four stages on their own threads: the reading thread (with the parsing threads of
     // `parse_parallel_with`) parses the feed in stretches, each line checked against the unit
     // calendar and encoded as a batch keeps it; the batching thread adds each stretch to
-    // the batch being built (the stretch then goes back to the parsing threads, emptied);
-    // this task stores the batches.
+    // the batch being built (an emptied stretch goes back to the parsing threads in its
+    // place); the finishing thread sorts each full batch; this task stores the batches.
     let (raw_tx, raw_rx) = std::sync::mpsc::sync_channel::<ParsedBatch>(PARSED_QUEUE);
     // Buffers go back to where they are filled: parsed stretches to the parsing threads,
     // stored batches to the batching thread.
