@@ -103,7 +103,7 @@ const READ_NICE: i32 = 10;
 const PARSED_QUEUE: usize = 64;
 
 /// A batch ready for the store: checked and reduced to one snapshot per key on the
-/// batching thread, so the storing task only does the database work.
+/// finishing thread, so the storing task only does the database work.
 struct Ready {
     batch: KeyedBatch,
     rejected: Vec<Rejection>,
@@ -199,7 +199,7 @@ async fn import_file(
     // place); the finishing thread sorts each full batch; this task stores the batches.
     let (raw_tx, raw_rx) = std::sync::mpsc::sync_channel::<ParsedBatch>(PARSED_QUEUE);
     // Buffers go back to where they are filled: parsed stretches to the parsing threads,
-    // stored batches to the batching thread.
+    // stored batches to the finishing thread.
     // As many as can be in flight: waiting for the batching thread, and being parsed.
     let spares = Spares::with_limit(PARSED_QUEUE + chunks_in_flight(PARSE_THREADS));
     let batcher_spares = spares.clone();
@@ -354,7 +354,7 @@ async fn import_file(
         } else {
             let keyed = Arc::new(batch.batch);
             let stored = store.ingest_keyed(Arc::clone(&keyed)).await;
-            // Back to the batching thread, its buffers for the batch after next (that
+            // Back to the finishing thread, its buffers for the batch after next (that
             // thread may be gone).
             let _ = stored_tx.send(Arc::into_inner(keyed));
             match stored {
@@ -373,12 +373,12 @@ async fn import_file(
             b.set_position(progress.get());
         }
     }
-    // Where the import's time went: waiting for the parsing and batching threads, or in
-    // the store (the storing side is the pipeline's bottleneck when `waited` is small).
+    // Where the import's time went: waiting for the parsing, batching and finishing threads,
+    // or in the store (the storing side is the pipeline's bottleneck when `waited` is small).
     tracing::debug!(file = %name, total_ms = t0.elapsed().as_millis() as u64,
         waited_ms = waited.as_millis() as u64, storing_ms = storing.as_millis() as u64, "import timing");
     drop(rx);
-    // The batching thread may wait for a stored batch: no more come.
+    // The finishing thread may wait for a stored batch: no more come.
     drop(stored_tx);
     let parsed = tokio::task::spawn_blocking(move || parser.join())
         .await
