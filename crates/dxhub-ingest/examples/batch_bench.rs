@@ -52,7 +52,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             // What merging a batch decodes of each final: its contribution.
             let t = Instant::now();
             for i in 0..kb.len() {
-                std::hint::black_box(codec::contribution(std::hint::black_box(kb.fields(i))));
+                std::hint::black_box(codec::contribution_ref(std::hint::black_box(kb.fields(i))));
             }
             decode += t.elapsed();
             // As the import does once the store is done with a batch.

@@ -28,7 +28,7 @@
 
 use jiff::Timestamp;
 
-use crate::indicators::{Cell, CellKey, Contribution, YearMonth};
+use crate::indicators::{Cell, CellKey, Contribution, ContributionRef, YearMonth};
 use crate::snapshot::{Channel, DigitCode, DossierSnapshot, ShortStr, Status};
 
 /// The format [`encode`] no longer writes, still read.
@@ -255,22 +255,81 @@ pub fn decode(
 /// key and version play no part; the same as [`Contribution::of`] the [`decode`]d
 /// snapshot, without building it); `None` if the bytes are not a valid encoding.
 pub fn contribution(bytes: &[u8]) -> Option<Contribution> {
-    let p = Parts::read(bytes)?;
-    Some(Contribution {
+    contribution_ref(bytes).map(|c| c.to_owned())
+}
+
+/// [`contribution`] with the service code borrowed from `bytes`. Format 2 is read by a
+/// reader of its own, which builds neither the codes nor the service's string: merging a
+/// batch reads this for every final that wins.
+pub fn contribution_ref(bytes: &[u8]) -> Option<ContributionRef<'_>> {
+    if bytes.first() != Some(&FORMAT_2) {
+        let p = Parts::read(bytes)?;
+        return Some(ContributionRef {
+            key: CellKey {
+                province_code: p.province_code,
+                month: YearMonth::of(p.received_at),
+            },
+            cell: Cell::of_parts(
+                p.channel,
+                p.end_to_end,
+                p.status,
+                p.completed_at,
+                p.due_at,
+                p.paid_online,
+                p.fee_vnd,
+            ),
+            online_service: (p.channel == Channel::Online)
+                .then(|| std::str::from_utf8(p.service_code).ok())
+                .flatten(),
+        });
+    }
+    let mut c = Cursor(&bytes[1..]);
+    let f = c.byte()?;
+    let g = c.byte()?;
+    let p = c.byte()?;
+    if p >= 100 {
+        return None;
+    }
+    let province_code = DigitCode::parse_bytes(&[b'0' + p / 10, b'0' + p % 10])?;
+    if f & 0x80 != 0 {
+        let b = c.bytes(3)?;
+        if u32::from_le_bytes([b[0], b[1], b[2], 0]) > 99_999 {
+            return None;
+        }
+    }
+    let base = unzigzag(c.varint()?).checked_add(EPOCH)?;
+    let received_at = c.instant(base, g & 4 != 0)?;
+    let due_at = match g & 1 {
+        0 => None,
+        _ => Some(c.time(base, g & 8 != 0)?),
+    };
+    let completed_at = match g & 2 {
+        0 => None,
+        _ => Some(c.time(base, g & 16 != 0)?),
+    };
+    let fee_vnd = c.varint()?;
+    let n = usize::try_from(c.varint()?).ok()?;
+    let service_code = std::str::from_utf8(c.bytes(n)?).ok()?;
+    if !c.0.is_empty() {
+        return None;
+    }
+    let channel = *Channel::ALL.get((f & 3) as usize)?;
+    let status = *Status::ALL.get(((f >> 2) & 7) as usize)?;
+    Some(ContributionRef {
         key: CellKey {
-            province_code: p.province_code,
-            month: YearMonth::of(p.received_at),
+            province_code,
+            month: YearMonth::of(received_at),
         },
         cell: Cell::of_parts(
-            p.channel,
-            p.end_to_end,
-            p.status,
-            p.completed_at,
-            p.due_at,
-            p.paid_online,
-            p.fee_vnd,
+            channel,
+            f & 0x20 != 0,
+            status,
+            completed_at,
+            due_at,
+            f & 0x40 != 0,
+            fee_vnd,
         ),
-        online_service: (p.channel == Channel::Online).then(|| p.service_code()),
+        online_service: (channel == Channel::Online).then_some(service_code),
     })
 }
 
@@ -456,6 +515,7 @@ pub(crate) mod tests {
             completed_at in proptest::option::of(timestamp()),
             fee_vnd in 0u64..=i64::MAX as u64,
             service_code in "[0-9.]{1,12}|\\PC{1,20}",
+            (at, byte) in (any::<prop::sample::Index>(), any::<u8>()),
         ) {
             let s = DossierSnapshot {
                 source: ShortStr::new("s"),
@@ -474,6 +534,16 @@ pub(crate) mod tests {
                 paid_online: flags.1,
             };
             both_formats_round_trip(&s)?;
+            // A damaged encoding: the contribution is read (or refused) as from the
+            // decoded snapshot.
+            let mut bytes = Vec::new();
+            encode(&s, &mut bytes);
+            let i = at.index(bytes.len());
+            bytes[i] = byte;
+            prop_assert_eq!(
+                contribution(&bytes),
+                decode("s", "d", 1, &bytes).map(|s| Contribution::of(&s))
+            );
         }
     }
 }

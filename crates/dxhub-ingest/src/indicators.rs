@@ -268,6 +268,37 @@ impl Contribution {
             online_service: (s.channel == Channel::Online).then(|| s.service_code.clone()),
         }
     }
+
+    /// The same, with the service code borrowed.
+    #[inline]
+    pub fn as_ref(&self) -> ContributionRef<'_> {
+        ContributionRef {
+            key: self.key,
+            cell: self.cell,
+            online_service: self.online_service.as_deref(),
+        }
+    }
+}
+
+/// A [`Contribution`] whose service code is borrowed (from the encoded fields it was read
+/// from, see [`crate::codec::contribution_ref`]): merging a batch reads one for every final
+/// that wins and every stored snapshot it replaces, and copies a code only when a cell
+/// counts a service for the first time.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub struct ContributionRef<'a> {
+    pub key: CellKey,
+    pub cell: Cell,
+    pub online_service: Option<&'a str>,
+}
+
+impl ContributionRef<'_> {
+    pub fn to_owned(&self) -> Contribution {
+        Contribution {
+            key: self.key,
+            cell: self.cell,
+            online_service: self.online_service.map(ShortStr::new),
+        }
+    }
 }
 
 /// One row of the indicator table.
@@ -504,19 +535,19 @@ impl CellDelta {
             && self.online_services.is_empty()
     }
 
-    fn add(&mut self, c: &Contribution, sign: i64) {
+    fn add(&mut self, c: ContributionRef<'_>, sign: i64) {
         self.add_counters(&c.cell, sign);
-        if let Some(svc) = &c.online_service {
+        if let Some(svc) = c.online_service {
             // Most changes are to a service the cell already counts: no copy of the code.
-            match self.online_services.get_mut(svc.as_str()) {
+            match self.online_services.get_mut(svc) {
                 Some(e) => {
                     *e += sign;
                     if *e == 0 {
-                        self.online_services.remove(svc.as_str());
+                        self.online_services.remove(svc);
                     }
                 }
                 None => {
-                    self.online_services.insert(svc.clone(), sign);
+                    self.online_services.insert(ShortStr::new(svc), sign);
                 }
             }
         }
@@ -547,6 +578,11 @@ impl Delta {
 
     /// Records that a dossier's contribution changed from `old` (if it had one) to `new`.
     pub fn replace(&mut self, old: Option<&Contribution>, new: &Contribution) {
+        self.replace_ref(old.map(Contribution::as_ref), new.as_ref());
+    }
+
+    /// [`Delta::replace`] with borrowed service codes.
+    pub fn replace_ref(&mut self, old: Option<ContributionRef<'_>>, new: ContributionRef<'_>) {
         if old == Some(new) {
             // Most changes of a dossier (received, then processing …) change no indicator.
             return;

@@ -47,7 +47,7 @@ pub use crate::csv::CsvReader;
 pub use crate::error::{HeaderProblem, IngestError, Rejection};
 pub use crate::fields::{Field, FieldError};
 pub use crate::indicators::{
-    Aggregates, Cell, CellKey, Contribution, Delta, IndicatorRow, YearMonth,
+    Aggregates, Cell, CellKey, Contribution, ContributionRef, Delta, IndicatorRow, YearMonth,
 };
 pub use crate::latest::{Latest, LiveIndicators};
 pub use crate::ndjson::NdjsonReader;
