@@ -13,7 +13,7 @@
 use std::fs::File;
 use std::time::{Duration, Instant};
 
-use dxhub_ingest::{BatchBuilder, DossierSnapshot, Format, codec, parse_parallel};
+use dxhub_ingest::{BatchBuilder, Delta, DossierSnapshot, Format, codec, parse_parallel};
 
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
@@ -49,18 +49,22 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             let kb = builder.finish();
             finish += t.elapsed();
             finals += kb.len();
-            // What merging a batch decodes of each final: its contribution.
+            // What merging a batch reads of each final (its contribution) and does with it
+            // (a change of its cell), as if nothing were stored.
             let t = Instant::now();
+            let mut delta = Delta::new();
             for i in 0..kb.len() {
-                std::hint::black_box(codec::contribution_ref(std::hint::black_box(kb.fields(i))));
+                let c = codec::contribution_ref(kb.fields(i)).ok_or("fields do not decode")?;
+                delta.replace_ref(None, c);
             }
+            std::hint::black_box(&delta);
             decode += t.elapsed();
             // As the import does once the store is done with a batch.
             builder.recycle(kb);
         }
         let n = lines.len() as f64;
         println!(
-            "run {run}: {} lines, {finals} finals: push {:.1} ns/line ({:.3} s), finish {:.1} ns/line ({:.3} s), contributions {:.1} ns/final",
+            "run {run}: {} lines, {finals} finals: push {:.1} ns/line ({:.3} s), finish {:.1} ns/line ({:.3} s), contributions and their cells' change {:.1} ns/final",
             lines.len(),
             push.as_secs_f64() * 1e9 / n,
             push.as_secs_f64(),

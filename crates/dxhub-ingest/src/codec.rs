@@ -185,7 +185,8 @@ impl<'a> Cursor<'a> {
         Some(a)
     }
 
-    #[inline]
+    /// A LEB128 varint.
+    #[inline(always)]
     pub(crate) fn varint(&mut self) -> Option<u64> {
         if let Some((&b, rest)) = self.0.split_first()
             && b < 0x80
@@ -193,6 +194,11 @@ impl<'a> Cursor<'a> {
             self.0 = rest;
             return Some(u64::from(b));
         }
+        self.long_varint()
+    }
+
+    #[inline]
+    fn long_varint(&mut self) -> Option<u64> {
         let mut v = 0u64;
         for shift in (0..64).step_by(7) {
             let b = self.byte()?;
@@ -206,7 +212,7 @@ impl<'a> Cursor<'a> {
 
     /// The instant `secs` seconds after the epoch, then its nanoseconds if they were
     /// written (`nanos`; else 0).
-    #[inline]
+    #[inline(always)]
     fn instant(&mut self, secs: i64, nanos: bool) -> Option<Timestamp> {
         let n = if nanos {
             i32::try_from(unzigzag(self.varint()?)).ok()?
@@ -217,7 +223,7 @@ impl<'a> Cursor<'a> {
     }
 
     /// A timestamp written as its seconds from `base`, then its nanoseconds if `nanos`.
-    #[inline]
+    #[inline(always)]
     fn time(&mut self, base: i64, nanos: bool) -> Option<Timestamp> {
         let secs = base.checked_add(unzigzag(self.varint()?))?;
         self.instant(secs, nanos)
@@ -278,9 +284,7 @@ pub fn contribution_ref(bytes: &[u8]) -> Option<ContributionRef<'_>> {
                 p.paid_online,
                 p.fee_vnd,
             ),
-            online_service: (p.channel == Channel::Online)
-                .then(|| std::str::from_utf8(p.service_code).ok())
-                .flatten(),
+            online_service: (p.channel == Channel::Online).then_some(p.service_code),
         });
     }
     let mut c = Cursor(&bytes[1..]);
@@ -309,8 +313,8 @@ pub fn contribution_ref(bytes: &[u8]) -> Option<ContributionRef<'_>> {
     };
     let fee_vnd = c.varint()?;
     let n = usize::try_from(c.varint()?).ok()?;
-    let service_code = std::str::from_utf8(c.bytes(n)?).ok()?;
-    if !c.0.is_empty() {
+    let service_code = c.bytes(n)?;
+    if !c.0.is_empty() || !service_code.is_ascii() && std::str::from_utf8(service_code).is_err() {
         return None;
     }
     let channel = *Channel::ALL.get((f & 3) as usize)?;

@@ -192,8 +192,7 @@ impl Hash for ShortStr {
     /// without re-validating UTF-8.
     #[inline]
     fn hash<H: Hasher>(&self, state: &mut H) {
-        state.write(self.as_bytes());
-        state.write_u8(0xff);
+        hash_str_bytes(self.as_bytes(), state);
     }
 }
 
@@ -213,6 +212,14 @@ impl serde::Serialize for ShortStr {
     fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         s.serialize_str(self.as_str())
     }
+}
+
+/// Hashes a string's bytes as `str` and [`ShortStr`] hash (the bytes, then `0xff`), so
+/// that maps of `ShortStr`s can be searched by bytes known to be UTF-8.
+#[inline]
+pub(crate) fn hash_str_bytes<H: Hasher>(bytes: &[u8], state: &mut H) {
+    state.write(bytes);
+    state.write_u8(0xff);
 }
 
 #[cfg(test)]
