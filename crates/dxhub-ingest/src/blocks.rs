@@ -107,7 +107,7 @@ impl<'a> BlockReader<'a> {
             return Err(damaged("shared prefix longer than the previous key"));
         }
         // Both keys start with the shared prefix, so they compare as the rests do.
-        if self.started && suffix <= &self.key[shared..] {
+        if self.started && compare(suffix, &self.key[shared..]).is_le() {
             return Err(damaged("keys out of order"));
         }
         self.key.truncate(shared);
@@ -321,6 +321,29 @@ fn common_prefix(a: &[u8], b: &[u8]) -> usize {
         .count()
 }
 
+/// Compares two keys byte-wise, as `a.cmp(b)` does, eight bytes at a time and inline:
+/// keys are a few dozen bytes and share most of them, and merging compares every stored
+/// entry it passes (a call to `memcmp` each was 2 % of the import's CPU).
+#[inline]
+fn compare(a: &[u8], b: &[u8]) -> std::cmp::Ordering {
+    let n = a.len().min(b.len());
+    let mut i = 0;
+    while i + 8 <= n {
+        let word = |k: &[u8]| u64::from_be_bytes(k[i..i + 8].try_into().expect("8 bytes"));
+        let (x, y) = (word(a), word(b));
+        if x != y {
+            return x.cmp(&y);
+        }
+        i += 8;
+    }
+    for (x, y) in a[i..n].iter().zip(&b[i..n]) {
+        if x != y {
+            return x.cmp(y);
+        }
+    }
+    a.len().cmp(&b.len())
+}
+
 /// The bytes [`put_varint`] writes for `v`.
 fn varint_len(v: u64) -> usize {
     (64 - (v | 1).leading_zeros() as usize).div_ceil(7)
@@ -399,7 +422,7 @@ pub fn group_by_directory<K: AsRef<[u8]>>(
         // Both are sorted: move forward in the directory, at most to the key's block, by
         // galloping (steps of 1, 2, 4 … then a binary search in the last step), so that a
         // small batch skips most of a whole directory and a dense one steps block by block.
-        let not_above = |k: &K| k.as_ref() <= key;
+        let not_above = |k: &K| compare(k.as_ref(), key).is_le();
         let mut step = 1;
         while block + step < directory.len() && not_above(&directory[block + step]) {
             block += step;
@@ -450,7 +473,7 @@ pub fn merge(
         // Entries before the final's key stay.
         let mut stored = None;
         while let (Some(e), Some(rd)) = (pending, reader.as_mut()) {
-            match rd.key().cmp(key) {
+            match compare(rd.key(), key) {
                 std::cmp::Ordering::Less => {
                     keep(out, rd.key(), e, in_step);
                     in_step = true;
@@ -491,6 +514,24 @@ pub fn merge(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        /// Keys compare as byte strings, also when one is a prefix of the other or they
+        /// share most bytes.
+        #[test]
+        fn keys_compare_as_their_bytes(
+            common in proptest::collection::vec(any::<u8>(), 0..40),
+            a in proptest::collection::vec(0u8..4, 0..12),
+            b in proptest::collection::vec(0u8..4, 0..12),
+        ) {
+            let a = [&common[..], &a[..]].concat();
+            let b = [&common[..], &b[..]].concat();
+            prop_assert_eq!(compare(&a, &b), a.cmp(&b));
+            prop_assert_eq!(compare(&b, &a), b.cmp(&a));
+            prop_assert_eq!(compare(&a, &a), std::cmp::Ordering::Equal);
+        }
+    }
     use crate::latest::LiveIndicators;
     use crate::{DossierSnapshot, Format, parse_all};
 
