@@ -20,6 +20,7 @@
 use crate::codec;
 use crate::indicators::{Contribution, ContributionRef, Delta};
 use crate::snapshot::DossierSnapshot;
+use crate::text::INLINE_CAPACITY;
 
 /// A batch reduced to one snapshot per key. See the module docs.
 #[derive(Debug, Default)]
@@ -340,7 +341,13 @@ impl EncodedLines {
     /// Adds one line. At most 4 GiB of keys and of fields, and 2³² lines.
     pub fn push(&mut self, s: &DossierSnapshot) {
         let start = self.keys.len();
-        crate::blocks::key_of(s.source.as_bytes(), s.dossier_id.as_bytes(), &mut self.keys);
+        let prefix = match (s.source.window(), s.dossier_id.window()) {
+            (Some(source), Some(id)) => self.push_key_windows(source, id),
+            _ => {
+                crate::blocks::key_of(s.source.as_bytes(), s.dossier_id.as_bytes(), &mut self.keys);
+                key_prefix(&self.keys[start..])
+            }
+        };
         codec::encode(s, &mut self.fields);
         let (k, f) = (self.keys.len(), self.fields.len());
         assert!(
@@ -350,7 +357,34 @@ impl EncodedLines {
         self.key_end.push(k as u32);
         self.field_end.push(f as u32);
         self.version.push(s.version);
-        self.prefix.push(key_prefix(&self.keys[start..]));
+        self.prefix.push(prefix);
+    }
+
+    /// Appends the block key of a source and a dossier id held inline (their windows and
+    /// lengths, see `ShortStr::window`), copying whole windows, and returns its prefix (as
+    /// [`key_prefix`] gives it): keys are pushed once per line of a feed.
+    #[inline(always)]
+    fn push_key_windows(
+        &mut self,
+        (source, source_len): (&[u8; INLINE_CAPACITY], usize),
+        (id, id_len): (&[u8; INLINE_CAPACITY], usize),
+    ) -> [u64; 4] {
+        let mut key = [0u8; 2 * INLINE_CAPACITY + 4];
+        key[..INLINE_CAPACITY].copy_from_slice(source);
+        key[source_len] = 0;
+        key[source_len + 1..source_len + 1 + INLINE_CAPACITY].copy_from_slice(id);
+        // The key's bytes; those after them are the windows' unspecified ones.
+        let n = source_len + 1 + id_len;
+        let at = self.keys.len();
+        self.keys.extend_from_slice(&key);
+        self.keys.truncate(at + n);
+        std::array::from_fn(|i| {
+            let word = u64::from_be_bytes(key[i * 8..i * 8 + 8].try_into().expect("8 bytes"));
+            match n.saturating_sub(i * 8).min(8) {
+                0 => 0,
+                valid => word & (u64::MAX << (64 - 8 * valid)),
+            }
+        })
     }
 
     fn key(&self, line: usize) -> &[u8] {
@@ -863,6 +897,39 @@ mod tests {
             })
             .collect();
         (finals, b.stale_parts.clone())
+    }
+
+    /// A value as the CSV fast path holds it: inline in a window whose bytes after the
+    /// value are anything (`garbage`), or on the heap when longer.
+    fn held_as_parsed(value: &str, garbage: u8) -> crate::ShortStr {
+        if value.len() > INLINE_CAPACITY {
+            return crate::ShortStr::new(value);
+        }
+        let mut window = [garbage; INLINE_CAPACITY];
+        window[..value.len()].copy_from_slice(value.as_bytes());
+        crate::ShortStr::from_ascii_window(&window, value.len())
+    }
+
+    proptest::proptest! {
+        /// A line's key and prefix are its source and id as `key_of` and `key_prefix`
+        /// make them, however the two are held.
+        #[test]
+        fn pushed_keys_and_prefixes_are_the_sources_and_ids(
+            source in "[a-z0-9-]{1,34}",
+            id in "[A-Za-z0-9.-]{1,40}",
+            garbage in 1u8..128,
+        ) {
+            let mut s = snap("X", 1);
+            s.source = held_as_parsed(&source, garbage);
+            s.dossier_id = held_as_parsed(&id, garbage.wrapping_add(1));
+            let mut lines = EncodedLines::new();
+            lines.push(&snap("before", 1));
+            lines.push(&s);
+            let mut key = Vec::new();
+            crate::blocks::key_of(&source, &id, &mut key);
+            proptest::prop_assert_eq!(lines.key(1), &key[..]);
+            proptest::prop_assert_eq!(lines.prefix[1], key_prefix(&key));
+        }
     }
 
     proptest::proptest! {

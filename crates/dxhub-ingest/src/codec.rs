@@ -30,6 +30,7 @@ use jiff::Timestamp;
 
 use crate::indicators::{Cell, CellKey, Contribution, ContributionRef, YearMonth};
 use crate::snapshot::{Channel, DigitCode, DossierSnapshot, ShortStr, Status};
+use crate::text::INLINE_CAPACITY;
 
 /// The format [`encode`] no longer writes, still read.
 const FORMAT_1: u8 = 1;
@@ -98,10 +99,21 @@ impl<const N: usize> Scratch<N> {
         self.len += b.len();
     }
 
-    /// Appends what was written to `out`.
+    /// Writes `len` bytes of a fixed-size window (`len <= M`), copying the whole window;
+    /// there must be room for it.
+    #[inline(always)]
+    pub(crate) fn window<const M: usize>(&mut self, window: &[u8; M], len: usize) {
+        self.buf[self.len..self.len + M].copy_from_slice(window);
+        self.len += len;
+    }
+
+    /// Appends what was written to `out`: the whole array, then cut back (a copy of a size
+    /// known at compile time is a few moves, where one of `len` bytes is a call).
     #[inline(always)]
     pub(crate) fn append_to(&self, out: &mut Vec<u8>) {
-        out.extend_from_slice(&self.buf[..self.len]);
+        let at = out.len();
+        out.extend_from_slice(&self.buf);
+        out.truncate(at + self.len);
     }
 }
 
@@ -130,9 +142,9 @@ fn flags(s: &DossierSnapshot) -> u8 {
 
 /// Appends the encoding of `s`'s non-key fields to `out` (format 2).
 pub fn encode(s: &DossierSnapshot, out: &mut Vec<u8>) {
-    // Everything but the service code: at most 3 flag bytes, 4 of codes, 3 timestamps of
-    // 10 + 5 bytes, and 10 + 10 for the fee and the code's length.
-    let mut w = Scratch::<72>::new();
+    // At most 3 flag bytes, 4 of codes, 3 timestamps of 10 + 5 bytes, 10 + 10 for the fee
+    // and the code's length (72), then an inline service code's window (30).
+    let mut w = Scratch::<{ 72 + INLINE_CAPACITY }>::new();
     w.byte(FORMAT_2);
     w.byte(flags(s));
     // Nanoseconds are written only when not 0, each with a flag bit.
@@ -148,7 +160,7 @@ pub fn encode(s: &DossierSnapshot, out: &mut Vec<u8>) {
     if let Some(c) = &s.commune_code {
         w.bytes(&digits_value(c.as_bytes()).to_le_bytes()[..3]);
     }
-    let put_nanos = |w: &mut Scratch<72>, t: Timestamp| {
+    let put_nanos = |w: &mut Scratch<{ 72 + INLINE_CAPACITY }>, t: Timestamp| {
         if t.subsec_nanosecond() != 0 {
             w.varint(zigzag(i64::from(t.subsec_nanosecond())));
         }
@@ -161,10 +173,18 @@ pub fn encode(s: &DossierSnapshot, out: &mut Vec<u8>) {
         put_nanos(&mut w, t);
     }
     w.varint(s.fee_vnd);
-    w.varint(s.service_code.len() as u64);
-    out.reserve(w.len + s.service_code.len());
-    w.append_to(out);
-    out.extend_from_slice(s.service_code.as_bytes());
+    match s.service_code.window() {
+        Some((window, len)) => {
+            w.varint(len as u64);
+            w.window(window, len);
+            w.append_to(out);
+        }
+        None => {
+            w.varint(s.service_code.len() as u64);
+            w.append_to(out);
+            out.extend_from_slice(s.service_code.as_bytes());
+        }
+    }
 }
 
 pub(crate) struct Cursor<'a>(pub(crate) &'a [u8]);

@@ -110,6 +110,17 @@ impl ShortStr {
         self.len() == 0
     }
 
+    /// The inline bytes whole (only the first `len` are the value's) and the value's
+    /// length; `None` when it is on the heap. Copying the whole window, a size known at
+    /// compile time, takes a few moves where a copy of `len` bytes is a call.
+    #[inline(always)]
+    pub(crate) fn window(&self) -> Option<(&[u8; INLINE_CAPACITY], usize)> {
+        match &self.0 {
+            Repr::Inline { len, buf } => Some((buf, *len as usize)),
+            Repr::Heap(_) => None,
+        }
+    }
+
     /// Whether the value is stored inline (no heap allocation).
     #[inline]
     pub fn is_inline(&self) -> bool {
