@@ -265,7 +265,9 @@ pub fn decode(
         version,
         service_code: p.service_code(),
         province_code: p.province_code,
-        commune_code: p.commune_code,
+        commune_code: p
+            .commune_code
+            .map(|v| digits_of::<5>(v).expect("checked by Parts::read")),
         channel: p.channel,
         end_to_end: p.end_to_end,
         status: p.status,
@@ -284,83 +286,34 @@ pub fn contribution(bytes: &[u8]) -> Option<Contribution> {
     contribution_ref(bytes).map(|c| c.to_owned())
 }
 
-/// [`contribution`] with the service code borrowed from `bytes`. Format 2 is read by a
-/// reader of its own, which builds neither the codes nor the service's string: merging a
-/// batch reads this for every final that wins.
+/// [`contribution`] with the service code borrowed from `bytes`: merging a batch reads
+/// this for every final that wins, and builds neither a snapshot nor the service's string.
 pub fn contribution_ref(bytes: &[u8]) -> Option<ContributionRef<'_>> {
-    if bytes.first() != Some(&FORMAT_2) {
-        let p = Parts::read(bytes)?;
-        return Some(ContributionRef {
-            key: CellKey {
-                province_code: p.province_code,
-                month: YearMonth::of(p.received_at),
-            },
-            cell: Cell::of_parts(
-                p.channel,
-                p.end_to_end,
-                p.status,
-                p.completed_at,
-                p.due_at,
-                p.paid_online,
-                p.fee_vnd,
-            ),
-            online_service: (p.channel == Channel::Online).then_some(p.service_code),
-        });
-    }
-    let mut c = Cursor(&bytes[1..]);
-    let f = c.byte()?;
-    let g = c.byte()?;
-    let p = c.byte()?;
-    if p >= 100 {
-        return None;
-    }
-    let province_code = DigitCode::parse_bytes(&[b'0' + p / 10, b'0' + p % 10])?;
-    if f & 0x80 != 0 {
-        let b = c.bytes(3)?;
-        if u32::from_le_bytes([b[0], b[1], b[2], 0]) > 99_999 {
-            return None;
-        }
-    }
-    let base = unzigzag(c.varint()?).checked_add(EPOCH)?;
-    let received_at = c.instant(base, g & 4 != 0)?;
-    let due_at = match g & 1 {
-        0 => None,
-        _ => Some(c.time(base, g & 8 != 0)?),
-    };
-    let completed_at = match g & 2 {
-        0 => None,
-        _ => Some(c.time(base, g & 16 != 0)?),
-    };
-    let fee_vnd = c.varint()?;
-    let n = usize::try_from(c.varint()?).ok()?;
-    let service_code = c.bytes(n)?;
-    if !c.0.is_empty() || !service_code.is_ascii() && std::str::from_utf8(service_code).is_err() {
-        return None;
-    }
-    let channel = *Channel::ALL.get((f & 3) as usize)?;
-    let status = *Status::ALL.get(((f >> 2) & 7) as usize)?;
+    let p = Parts::read(bytes)?;
     Some(ContributionRef {
         key: CellKey {
-            province_code,
-            month: YearMonth::of(received_at),
+            province_code: p.province_code,
+            month: YearMonth::of(p.received_at),
         },
         cell: Cell::of_parts(
-            channel,
-            f & 0x20 != 0,
-            status,
-            completed_at,
-            due_at,
-            f & 0x40 != 0,
-            fee_vnd,
+            p.channel,
+            p.end_to_end,
+            p.status,
+            p.completed_at,
+            p.due_at,
+            p.paid_online,
+            p.fee_vnd,
         ),
-        online_service: (channel == Channel::Online).then_some(service_code),
+        online_service: (p.channel == Channel::Online).then_some(p.service_code),
     })
 }
 
 /// The non-key fields as read from their encoding, the service code borrowed.
 struct Parts<'a> {
     province_code: DigitCode<2>,
-    commune_code: Option<DigitCode<5>>,
+    /// The commune code's number (checked to have at most five digits): a contribution
+    /// does not need the code, only [`decode`] builds it.
+    commune_code: Option<u32>,
     channel: Channel,
     end_to_end: bool,
     status: Status,
@@ -374,6 +327,7 @@ struct Parts<'a> {
 }
 
 impl<'a> Parts<'a> {
+    #[inline(always)]
     fn read(bytes: &'a [u8]) -> Option<Parts<'a>> {
         let mut c = Cursor(bytes);
         let format = c.byte()?;
@@ -387,18 +341,34 @@ impl<'a> Parts<'a> {
                 DigitCode::parse_bytes(c.bytes(2)?)?,
                 match f & 0x80 {
                     0 => None,
-                    _ => Some(DigitCode::parse_bytes(c.bytes(5)?)?),
+                    _ => {
+                        let digits = c.bytes(5)?;
+                        DigitCode::<5>::parse_bytes(digits)?;
+                        Some(digits_value(digits))
+                    }
                 },
                 unzigzag(c.varint()?),
                 [true; 3],
             ),
             FORMAT_2 => (
-                digits_of::<2>(u32::from(c.byte()?))?,
+                {
+                    // The code of its number (0–99), built directly: merging reads it for
+                    // every final.
+                    let p = c.byte()?;
+                    if p >= 100 {
+                        return None;
+                    }
+                    DigitCode::parse_bytes(&[b'0' + p / 10, b'0' + p % 10])?
+                },
                 match f & 0x80 {
                     0 => None,
                     _ => {
                         let b = c.bytes(3)?;
-                        Some(digits_of::<5>(u32::from_le_bytes([b[0], b[1], b[2], 0]))?)
+                        let v = u32::from_le_bytes([b[0], b[1], b[2], 0]);
+                        if v > 99_999 {
+                            return None;
+                        }
+                        Some(v)
                     }
                 },
                 unzigzag(c.varint()?).checked_add(EPOCH)?,
