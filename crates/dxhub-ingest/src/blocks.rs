@@ -303,6 +303,7 @@ impl Builder {
 }
 
 /// The length of the prefix two keys share (compared eight bytes at a time).
+#[inline]
 fn common_prefix(a: &[u8], b: &[u8]) -> usize {
     let n = a.len().min(b.len());
     let mut i = 0;
@@ -321,27 +322,14 @@ fn common_prefix(a: &[u8], b: &[u8]) -> usize {
         .count()
 }
 
-/// Compares two keys byte-wise, as `a.cmp(b)` does, eight bytes at a time and inline:
-/// keys are a few dozen bytes and share most of them, and merging compares every stored
-/// entry it passes (a call to `memcmp` each was 2 % of the import's CPU).
+/// Compares two keys byte-wise, as `a.cmp(b)` does, by the first byte after the prefix
+/// they share ([`common_prefix`], eight bytes at a time) and inline: keys are a few dozen
+/// bytes and share most of them, and merging compares every stored entry it passes (a
+/// call to `memcmp` each was 2 % of the import's CPU).
 #[inline]
 fn compare(a: &[u8], b: &[u8]) -> std::cmp::Ordering {
-    let n = a.len().min(b.len());
-    let mut i = 0;
-    while i + 8 <= n {
-        let word = |k: &[u8]| u64::from_be_bytes(k[i..i + 8].try_into().expect("8 bytes"));
-        let (x, y) = (word(a), word(b));
-        if x != y {
-            return x.cmp(&y);
-        }
-        i += 8;
-    }
-    for (x, y) in a[i..n].iter().zip(&b[i..n]) {
-        if x != y {
-            return x.cmp(y);
-        }
-    }
-    a.len().cmp(&b.len())
+    let n = common_prefix(a, b);
+    a.get(n).cmp(&b.get(n))
 }
 
 /// The bytes [`put_varint`] writes for `v`.
