@@ -1,8 +1,12 @@
 //! Benchmark program: parses a dossier-sync file and prints lines/s and MB/s.
 //!
 //! ```text
-//! cargo run --release -p dxhub-ingest --example parse_bench -- FILE [--repeat N] [--batch N] [--indicators] [--threads N] [--table OUT.csv]
+//! cargo run --release -p dxhub-ingest --example parse_bench -- FILE [--repeat N] [--batch N] [--indicators] [--threads N] [--encode] [--table OUT.csv]
 //! ```
+//!
+//! `--encode` (with `--threads`) has the parsing threads also encode each line as a batch
+//! keeps it, as the import's do (with a check that accepts every line): parsing, checking
+//! and encoding are then timed together.
 //!
 //! `--threads N` parses with `parse_parallel` on N worker threads (the figure is then
 //! wall-clock throughput of the whole process). `--table` writes the indicator table
@@ -17,7 +21,9 @@ use std::fs::File;
 use std::time::Instant;
 
 use dxhub_ingest::indicators::write_csv;
-use dxhub_ingest::{DossierReader, Format, LiveIndicators, parse_parallel};
+use dxhub_ingest::{
+    DossierReader, Format, LiveIndicators, Spares, parse_parallel, parse_parallel_with,
+};
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut args = std::env::args().skip(1);
@@ -25,6 +31,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut repeat = 3usize;
     let mut batch = 8192usize;
     let mut indicators = false;
+    let mut encode = false;
     let mut threads = 0usize;
     let mut table: Option<String> = None;
     while let Some(a) = args.next() {
@@ -32,6 +39,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             "--repeat" => repeat = args.next().ok_or("--repeat N")?.parse()?,
             "--batch" => batch = args.next().ok_or("--batch N")?.parse()?,
             "--indicators" => indicators = true,
+            "--encode" => encode = true,
             "--threads" => threads = args.next().ok_or("--threads N")?.parse()?,
             "--table" => {
                 table = Some(args.next().ok_or("--table FILE")?);
@@ -41,7 +49,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         }
     }
     let path = path.ok_or(
-        "usage: parse_bench FILE [--repeat N] [--batch N] [--indicators] [--threads N] [--table OUT]",
+        "usage: parse_bench FILE [--repeat N] [--batch N] [--indicators] [--threads N] [--encode] [--table OUT]",
     )?;
     let bytes = std::fs::metadata(&path)?.len();
     let mut best = f64::INFINITY;
@@ -53,13 +61,21 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         if threads > 0 {
             let format = Format::from_path(&path).unwrap_or(Format::Csv);
             let mut live = indicators.then(LiveIndicators::new);
-            let sum = parse_parallel(file, format, threads, |b| {
-                if let Some(live) = live.as_mut() {
-                    for s in b.snapshots {
-                        live.ingest(s);
+            let sum = if encode {
+                let spares = Spares::new();
+                let accept = |_: &dxhub_ingest::DossierSnapshot| Ok(());
+                parse_parallel_with(file, format, threads, &spares, Some(&accept), |b| {
+                    spares.give(b)
+                })?
+            } else {
+                parse_parallel(file, format, threads, |b| {
+                    if let Some(live) = live.as_mut() {
+                        for s in b.snapshots {
+                            live.ingest(s);
+                        }
                     }
-                }
-            })?;
+                })?
+            };
             let secs = t.elapsed().as_secs_f64();
             let cpu = cpu_seconds().zip(cpu0).map(|(b, a)| b - a).unwrap_or(0.0);
             println!(

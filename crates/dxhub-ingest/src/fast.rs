@@ -416,7 +416,8 @@ impl FastParser {
     #[inline]
     pub fn parse_into(&mut self, line: &[u8], out: &mut Vec<DossierSnapshot>) -> bool {
         if self.canonical {
-            self.parse_canonical::<false>(line, out).is_some()
+            self.parse_canonical::<false>(line, |s| out.push(s))
+                .is_some()
         } else {
             // Rare: a header in another order. Rebuild the line in the spec's order and
             // parse that.
@@ -444,7 +445,9 @@ impl FastParser {
                 }
                 reordered.extend_from_slice(&line[a..b]);
             }
-            let ok = self.parse_canonical::<false>(&reordered, out).is_some();
+            let ok = self
+                .parse_canonical::<false>(&reordered, |s| out.push(s))
+                .is_some();
             self.reordered = reordered;
             ok
         }
@@ -460,27 +463,34 @@ impl FastParser {
         data: &[u8],
         out: &mut Vec<DossierSnapshot>,
     ) -> Option<usize> {
+        self.parse_in_buffer_with(data, |s| out.push(s))
+    }
+
+    /// [`FastParser::parse_in_buffer`], handing the snapshot to `emit` (which is not
+    /// called when the line needs the usual way): a caller that checks and encodes each
+    /// snapshot at once takes it where it was built, with no copy into a vector.
+    #[inline(always)]
+    pub fn parse_in_buffer_with(
+        &mut self,
+        data: &[u8],
+        emit: impl FnOnce(DossierSnapshot),
+    ) -> Option<usize> {
         if !self.canonical {
             return None;
         }
-        let consumed = self.parse_canonical::<true>(data, out)?;
-        if consumed - 1 > MAX_LINE_BYTES {
-            // Valid but overlong: the reader rejects it as such.
-            out.pop();
-            return None;
-        }
-        Some(consumed)
+        self.parse_canonical::<true>(data, emit)
     }
 
     /// The fast path proper, for lines in the spec's column order: straight-line code,
     /// one field after the other, each cell checked to end at a comma. With `IN_BUFFER`
     /// the line's end is found after the last cell (`\n` or `\r\n`); otherwise `line`
-    /// is exactly the line. Returns the bytes consumed.
+    /// is exactly the line, and an overlong line (which the reader rejects as such) is
+    /// left to the usual way. Hands the snapshot to `emit` and returns the bytes consumed.
     #[inline(always)]
     fn parse_canonical<const IN_BUFFER: bool>(
         &mut self,
         line: &[u8],
-        out: &mut Vec<DossierSnapshot>,
+        emit: impl FnOnce(DossierSnapshot),
     ) -> Option<usize> {
         // Cell `k` must end at `e` with a comma; returns the next cell's start.
         let next = |e: usize| -> Option<usize> {
@@ -560,10 +570,12 @@ impl FastParser {
         } else {
             return None;
         };
-        if status_v.requires_completed_at() != completed_at.is_some() {
+        if status_v.requires_completed_at() != completed_at.is_some()
+            || (IN_BUFFER && consumed - 1 > MAX_LINE_BYTES)
+        {
             return None;
         }
-        out.push(DossierSnapshot {
+        emit(DossierSnapshot {
             source: short(line, src),
             dossier_id: short(line, id),
             version,

@@ -55,18 +55,30 @@ impl ParsedBatch {
     /// Checks each snapshot with `check`, encoding those that pass into `encoded` and
     /// rejecting the others (rejections may then no longer follow line order).
     fn check_and_encode(&mut self, check: &Check) {
-        for (s, &line) in self.snapshots.iter().zip(&self.snapshot_lines) {
-            match check(s) {
-                Ok(()) => self.encoded.push(s),
-                Err((field, reason)) => self.rejections.push(Rejection {
-                    line,
-                    field: Some(field.to_owned()),
-                    reason,
-                }),
-            }
+        let (mut snapshots, mut lines) = (
+            std::mem::take(&mut self.snapshots),
+            std::mem::take(&mut self.snapshot_lines),
+        );
+        for (s, &line) in snapshots.iter().zip(&lines) {
+            self.check_and_encode_one(s, line, check);
         }
-        self.snapshots.clear();
-        self.snapshot_lines.clear();
+        snapshots.clear();
+        lines.clear();
+        (self.snapshots, self.snapshot_lines) = (snapshots, lines);
+    }
+
+    /// Checks one snapshot (of line `line`), encoding it if it passes and rejecting it if
+    /// not.
+    #[inline(always)]
+    fn check_and_encode_one(&mut self, s: &DossierSnapshot, line: u64, check: &Check) {
+        match check(s) {
+            Ok(()) => self.encoded.push(s),
+            Err((field, reason)) => self.rejections.push(Rejection {
+                line,
+                field: Some(field.to_owned()),
+                reason,
+            }),
+        }
     }
 }
 
@@ -262,12 +274,18 @@ impl LineParser {
             line += 1;
             out.lines += 1;
             let rest = &data[pos..];
-            if let LineParser::Csv(_, fast) = self
-                && let Some(consumed) = fast.parse_in_buffer(rest, &mut out.snapshots)
-            {
-                out.snapshot_lines.push(line);
-                pos += consumed;
-                continue;
+            if let LineParser::Csv(_, fast) = self {
+                // The usual line: checked and encoded where it was parsed, if it is to be.
+                let taken = match check {
+                    Some(check) => fast.parse_in_buffer_with(rest, |s| {
+                        out.check_and_encode_one(&s, line, check);
+                    }),
+                    None => fast.parse_in_buffer_with(rest, |s| out.push(s, line)),
+                };
+                if let Some(consumed) = taken {
+                    pos += consumed;
+                    continue;
+                }
             }
             // The end of the last line of the file may have no line break.
             let end = memchr(b'\n', rest).unwrap_or(rest.len());
