@@ -78,12 +78,15 @@ impl RejectSink {
 }
 
 /// Lines per store transaction. Large, so that each dossier is resolved in memory and the
-/// store sees it once per batch (a store rewrites each block a batch touches, so fewer,
-/// larger batches rewrite less); memory stays bounded: a batch is held compactly (about
-/// 90 bytes per dossier, see [`KeyedBatch`]), and at most two are out at once (being
-/// stored, waiting) while the next is built, into the buffers of the one before. (Batches
-/// of 1.5 M and 2 M lines took less CPU but no less time, and 170–340 MB more.)
-pub const BATCH: usize = 1_000_000;
+/// store sees it once per batch (a store rewrites each block a batch touches, and a batch
+/// touches most blocks of recently received dossiers, so fewer, larger batches rewrite
+/// less); memory stays bounded: a batch is held compactly (about 90 bytes per dossier, see
+/// [`KeyedBatch`]), and at most two are out at once (being stored, waiting) while the
+/// next is built, into the buffers of the one before. The 20 M-line import peaks at about
+/// 800 MiB with 1.5 M lines, 600 MiB with 1 M; it takes about 12 % less CPU and time
+/// with 1.5 M (BENCHMARKS.md, session 14), once SQLite's page cache holds a whole batch's
+/// pages. With 1.25 M it is in between; 2 M would take more than 1 GiB.
+pub const BATCH: usize = 1_500_000;
 
 /// Threads parsing the feed (besides the one reading it and the one storing batches).
 const PARSE_THREADS: usize = 2;
@@ -225,7 +228,7 @@ async fn import_file(
                 rejected.sort_by_key(|r| r.line);
                 // At most two batches out at once (one being stored, one waiting): with two
                 // out, the next is finished only once the older is stored, into its buffers.
-                // A third would take about 90 MB more, and fresh memory is costly (the kernel
+                // A third would take about 130 MB more, and fresh memory is costly (the kernel
                 // clears each page on first touch).
                 while out >= 2 {
                     match stored_rx.recv() {
