@@ -83,9 +83,10 @@ impl RejectSink {
 /// less); memory stays bounded: a batch is held compactly (about 90 bytes per dossier, see
 /// [`KeyedBatch`]), and at most two are out at once (being stored, waiting) while the
 /// next is built, into the buffers of the one before. The 20 M-line import peaks at about
-/// 800 MiB with 1.5 M lines, 600 MiB with 1 M; it takes about 12 % less CPU and time
-/// with 1.5 M (BENCHMARKS.md, session 14), once SQLite's page cache holds a whole batch's
-/// pages. With 1.25 M it is in between; 2 M would take more than 1 GiB.
+/// 800 MiB with 1.5 M lines, 600 MiB with 1 M; with 1.5 M it takes about 6 % less time
+/// in alternating pairs, and 12 % less user CPU (BENCHMARKS.md, session 14), once SQLite's
+/// page cache holds a whole batch's pages. 1.25 M was slower than 1.5 M; 2 M (with a
+/// 256 MiB cache) took more than 1 GiB.
 pub const BATCH: usize = 1_500_000;
 
 /// Threads parsing the feed (besides the one reading it and the one storing batches).
