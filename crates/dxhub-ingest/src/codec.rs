@@ -351,15 +351,7 @@ impl<'a> Parts<'a> {
                 [true; 3],
             ),
             FORMAT_2 => (
-                {
-                    // The code of its number (0–99), built directly: merging reads it for
-                    // every final.
-                    let p = c.byte()?;
-                    if p >= 100 {
-                        return None;
-                    }
-                    DigitCode::parse_bytes(&[b'0' + p / 10, b'0' + p % 10])?
-                },
+                digits_of::<2>(u32::from(c.byte()?))?,
                 match f & 0x80 {
                     0 => None,
                     _ => {

@@ -106,11 +106,12 @@ impl<const N: usize> CodeTable<N> {
             start.push(at as u32);
         }
         let ranges: Vec<(i32, i32)> = entries.into_iter().map(|(_, r)| r).collect();
-        let joined: Vec<Vec<(i32, i32)>> = start
+        // Per code, its ranges joined.
+        let valid: Vec<Vec<(i32, i32)>> = start
             .windows(2)
             .map(|w| joined(ranges[w[0] as usize..w[1] as usize].to_vec()))
             .collect();
-        let cells = joined
+        let cells = valid
             .iter()
             .map(|rs| match rs[..] {
                 [] => Validity::NONE,
@@ -120,7 +121,7 @@ impl<const N: usize> CodeTable<N> {
             .collect();
         // Since when each code has been valid without a break, if it still is (joined
         // ranges are sorted and apart: an open one is the last).
-        let since: Vec<Option<i32>> = joined
+        let since: Vec<Option<i32>> = valid
             .iter()
             .map(|rs| rs.last().filter(|r| r.1 == i32::MAX).map(|r| r.0))
             .collect();
