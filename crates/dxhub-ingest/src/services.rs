@@ -93,23 +93,29 @@ impl ServiceCounts {
         let overflow = |svc: &ShortStr| {
             ServiceCountsError(format!("online count of {svc} in {cell} overflows"))
         };
-        // Services already counted change in place; new ones are gathered, then merged in.
+        // The changes of a batch are added up per service before any count is checked,
+        // whatever their order: a count may dip below zero part way through the list and
+        // still end above it. Changes to services already counted are summed by
+        // position; new services are gathered, then merged in. Nothing changes on error.
+        let mut sums: Vec<i128> = vec![0; self.0.len()];
         let mut added: Vec<(ShortStr, i128)> = Vec::new();
         for (svc, &change) in changes {
             match self
                 .0
                 .binary_search_by(|(code, _)| code.as_bytes().cmp(svc.as_bytes()))
             {
-                Ok(at) => {
-                    let next = i128::from(self.0[at].1) + i128::from(change);
-                    if next < 0 {
-                        return Err(below(svc));
-                    }
-                    // A zero count stays until the end (so positions hold), then leaves.
-                    self.0[at].1 = u64::try_from(next).map_err(|_| overflow(svc))?;
-                }
+                Ok(at) => sums[at] += i128::from(change),
                 Err(_) => added.push((svc.clone(), i128::from(change))),
             }
+        }
+        let mut next = Vec::with_capacity(self.0.len());
+        for ((svc, n), d) in self.0.iter().zip(&sums) {
+            let after = i128::from(*n) + d;
+            if after < 0 {
+                return Err(below(svc));
+            }
+            // A zero count stays until the merge below, then leaves.
+            next.push(u64::try_from(after).map_err(|_| overflow(svc))?);
         }
         added.sort_unstable_by(|a, b| a.0.as_bytes().cmp(b.0.as_bytes()));
         // The same service twice in `changes`: add the changes up.
@@ -127,6 +133,9 @@ impl ServiceCounts {
             }
             let n = u64::try_from(n).map_err(|_| overflow(&svc))?;
             new.push((svc, n));
+        }
+        for ((_, n), after) in self.0.iter_mut().zip(next) {
+            *n = after;
         }
         let mut merged = Vec::with_capacity(self.0.len() + new.len());
         let mut old = std::mem::take(&mut self.0).into_iter().peekable();
@@ -381,6 +390,8 @@ mod tests {
             (Some("1.000001\t3\n1.000002\t1"), vec![(a.clone(), -4)]),
             (Some("2.000009\t2\n1.000002\t4"), vec![(a.clone(), 1)]),
             (Some("1.000002\t4"), vec![(a.clone(), 2), (a.clone(), -1)]),
+            // Below zero part way through the list, zero at its end.
+            (Some("1.000001\t3"), vec![(a.clone(), -4), (a.clone(), 1)]),
             (
                 Some("1.000002\t18446744073709551615"),
                 vec![(ShortStr::new("1.000002"), 1)],
