@@ -213,15 +213,16 @@ impl KeyedBatch {
 }
 
 /// Builds a [`KeyedBatch`] from lines pushed in arrival order. Each line's key and
-/// encoded fields go to two byte arenas as it comes (the snapshot can be dropped at once),
-/// with the first 32 bytes of its key as four big-endian words; lines encoded elsewhere
+/// encoded fields go to two byte arenas as it comes (the snapshot can be dropped at once);
+/// lines encoded elsewhere
 /// ([`EncodedLines`]) are taken whole, as they are ([`BatchBuilder::append`]): the batch is
 /// then a list of such stretches, read where they are by [`BatchBuilder::finish`] instead
 /// of being copied into one arena first.
 ///
 /// [`BatchBuilder::finish`] is a sample sort: splitters sampled from the batch cut the key
 /// space into buckets of a few thousand lines; one pass in arrival order moves each line's
-/// prefix, version and encoded fields into its bucket; then each bucket is sorted by key
+/// key prefix (the first 32 bytes of its key as four big-endian words, taken from the key
+/// there), version and encoded fields into its bucket; then each bucket is sorted by key
 /// (then arrival) and walked to find each key's records and newest line, while it is in
 /// the cache. Sorting the whole batch at once and then copying each final out of the
 /// arrival-ordered arena missed the cache on nearly every final. No hash table either
@@ -298,13 +299,14 @@ const MAX_BUCKETS: usize = 1024;
 const OVERSAMPLING: usize = 16;
 
 /// Lines encoded as a [`BatchBuilder`] keeps them, in arrival order: each line's block key
-/// and [`codec`]-encoded fields in two byte arenas, its version, and the first 32 bytes of
-/// its key as four big-endian words (see `key_prefix`). Parsing threads can encode their
-/// stretch of a feed into one ([`EncodedLines::push`]) for a builder to take whole
-/// ([`BatchBuilder::append`]), so that the thread building batches only copies bytes.
+/// and [`codec`]-encoded fields in two byte arenas, and its version. Parsing threads can
+/// encode their stretch of a feed into one ([`EncodedLines::push`]) for a builder to take
+/// whole ([`BatchBuilder::append`]), so that the thread building batches only copies bytes.
+/// Each line's key prefix (see `key_prefix`), which sorting needs, is taken from its key
+/// when the batch is finished rather than kept here: lines wait here for up to two
+/// batches, and 32 bytes a line was a sixth of an import's peak memory.
 #[derive(Debug, Default)]
 pub struct EncodedLines {
-    prefix: Vec<[u64; 4]>,
     /// Per line: the end of its key in `keys`.
     key_end: Vec<u32>,
     keys: Vec<u8>,
@@ -330,7 +332,6 @@ impl EncodedLines {
 
     /// Empties it (the buffers keep their capacity).
     pub fn clear(&mut self) {
-        self.prefix.clear();
         self.key_end.clear();
         self.keys.clear();
         self.field_end.clear();
@@ -340,14 +341,12 @@ impl EncodedLines {
 
     /// Adds one line. At most 4 GiB of keys and of fields, and 2³² lines.
     pub fn push(&mut self, s: &DossierSnapshot) {
-        let start = self.keys.len();
-        let prefix = match (s.source.window(), s.dossier_id.window()) {
+        match (s.source.window(), s.dossier_id.window()) {
             (Some(source), Some(id)) => self.push_key_windows(source, id),
             _ => {
-                crate::blocks::key_of(s.source.as_bytes(), s.dossier_id.as_bytes(), &mut self.keys);
-                key_prefix(&self.keys[start..])
+                crate::blocks::key_of(s.source.as_bytes(), s.dossier_id.as_bytes(), &mut self.keys)
             }
-        };
+        }
         codec::encode(s, &mut self.fields);
         let (k, f) = (self.keys.len(), self.fields.len());
         assert!(
@@ -357,18 +356,17 @@ impl EncodedLines {
         self.key_end.push(k as u32);
         self.field_end.push(f as u32);
         self.version.push(s.version);
-        self.prefix.push(prefix);
     }
 
     /// Appends the block key of a source and a dossier id held inline (their windows and
-    /// lengths, see `ShortStr::window`), copying whole windows, and returns its prefix (as
-    /// [`key_prefix`] gives it): keys are pushed once per line of a feed.
+    /// lengths, see `ShortStr::window`), copying whole windows: keys are pushed once per
+    /// line of a feed.
     #[inline(always)]
     fn push_key_windows(
         &mut self,
         (source, source_len): (&[u8; INLINE_CAPACITY], usize),
         (id, id_len): (&[u8; INLINE_CAPACITY], usize),
-    ) -> [u64; 4] {
+    ) {
         let mut key = [0u8; 2 * INLINE_CAPACITY + 4];
         key[..INLINE_CAPACITY].copy_from_slice(source);
         key[source_len] = 0;
@@ -378,17 +376,32 @@ impl EncodedLines {
         let at = self.keys.len();
         self.keys.extend_from_slice(&key);
         self.keys.truncate(at + n);
-        std::array::from_fn(|i| {
-            let word = u64::from_be_bytes(key[i * 8..i * 8 + 8].try_into().expect("8 bytes"));
-            match n.saturating_sub(i * 8).min(8) {
-                0 => 0,
-                valid => word & (u64::MAX << (64 - 8 * valid)),
-            }
-        })
     }
 
     fn key(&self, line: usize) -> &[u8] {
         nth(&self.keys, &self.key_end, line)
+    }
+
+    /// Line `line`'s key prefix, as [`key_prefix`] gives it, read from the arena in whole
+    /// words where 32 bytes follow the key's start (a copy of a key's length of bytes is
+    /// a call to `memcpy`; this is done twice per line of a batch).
+    #[inline]
+    fn prefix(&self, line: usize) -> [u64; 4] {
+        let start = if line == 0 {
+            0
+        } else {
+            self.key_end[line - 1] as usize
+        };
+        let len = self.key_end[line] as usize - start;
+        match self.keys.get(start..start + 32) {
+            Some(window) => std::array::from_fn(|i| {
+                let word = u64::from_be_bytes(window[i * 8..i * 8 + 8].try_into().expect("8"));
+                // The word's bytes of the key; those after it are other keys'.
+                let valid = len.saturating_sub(i * 8).min(8) as u32;
+                word & u64::MAX.checked_shl(64 - 8 * valid).unwrap_or(0)
+            }),
+            None => key_prefix(&self.keys[start..start + len]),
+        }
     }
 
     /// Bytes of keys held.
@@ -555,7 +568,7 @@ impl BatchBuilder {
         let splitters = splitters(
             |i| {
                 let (s, j) = locate(stretches, starts, i);
-                s.prefix[j]
+                s.prefix(j)
             },
             n,
             buckets,
@@ -566,8 +579,9 @@ impl BatchBuilder {
         sb.bucket.clear();
         let mut count = vec![(0usize, 0usize); buckets];
         for enc in stretches {
-            for (i, p) in enc.prefix.iter().enumerate() {
-                let b = splitters.partition_point(|s| s <= p);
+            for i in 0..enc.len() {
+                let p = enc.prefix(i);
+                let b = splitters.partition_point(|s| *s <= p);
                 sb.bucket.push(b as u16);
                 count[b].0 += 1;
                 count[b].1 += enc.field_bytes(i).len();
@@ -605,7 +619,7 @@ impl BatchBuilder {
                 let to = *field + bytes.len();
                 sb.fields[*field..to].copy_from_slice(bytes);
                 sb.lines[*at] = Line {
-                    prefix: enc.prefix[j],
+                    prefix: enc.prefix(j),
                     line: *at as u32,
                     part,
                 };
@@ -928,7 +942,12 @@ mod tests {
             let mut key = Vec::new();
             crate::blocks::key_of(&source, &id, &mut key);
             proptest::prop_assert_eq!(lines.key(1), &key[..]);
-            proptest::prop_assert_eq!(lines.prefix[1], key_prefix(&key));
+            // Read from the arena's words, or (the last key, fewer than 32 bytes from the
+            // arena's end) copied out.
+            proptest::prop_assert_eq!(lines.prefix(1), key_prefix(&key));
+            lines.push(&snap("after", 1));
+            proptest::prop_assert_eq!(lines.prefix(1), key_prefix(&key));
+            proptest::prop_assert_eq!(lines.prefix(0), key_prefix(lines.key(0)));
         }
     }
 

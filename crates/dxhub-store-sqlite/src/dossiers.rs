@@ -91,7 +91,7 @@ fn to_i64(v: u64, what: &str) -> StoreResult<i64> {
 /// `synchronous = NORMAL`, set when the connection opens, so a committed batch survives
 /// the process being killed): a 128 MiB page cache, in-memory temporary storage, and a
 /// checkpoint once the WAL holds [`CHECKPOINT_BYTES`] rather than after every batch. The
-/// cache holds the pages an import's batch (1.5 M lines) reads and changes, about 80 MB:
+/// cache holds the pages an import's batch (2 M lines) reads and changes:
 /// with 64 MiB, SQLite wrote pages out during the batch and read them back. (A larger
 /// cache changed neither the page writes nor the time. SQLite takes the memory only as
 /// pages are used, so small batches do not.)

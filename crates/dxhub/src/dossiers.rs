@@ -83,11 +83,12 @@ impl RejectSink {
 /// less); memory stays bounded: a batch is held compactly (about 90 bytes per dossier, see
 /// [`KeyedBatch`]), and at most two are out at once (being stored, waiting) while the
 /// next is built, into the buffers of the one before. The 20 M-line import peaks at about
-/// 800 MiB with 1.5 M lines, 600 MiB with 1 M; with 1.5 M it takes about 6 % less time
-/// in alternating pairs, and 12 % less user CPU (BENCHMARKS.md, session 14), once SQLite's
-/// page cache holds a whole batch's pages. 1.25 M was slower than 1.5 M; 2 M (with a
-/// 256 MiB cache) took more than 1 GiB.
-pub const BATCH: usize = 1_500_000;
+/// 850–890 MiB with 2 M lines (720–750 MiB with 1.5 M, since lines waiting in a batch no
+/// longer keep their 32-byte key prefixes). 2 M writes 14 % fewer pages than 1.5 M and
+/// took 1–3 % less time in alternating pairs (BENCHMARKS.md, sessions 14 and 15); 1.5 M
+/// took 6 % less than 1 M, and 1.25 M was slower than 1.5 M. SQLite's page cache for
+/// ingesting connections holds a whole batch's pages.
+pub const BATCH: usize = 2_000_000;
 
 /// Threads parsing the feed (besides the one reading it and the one storing batches).
 const PARSE_THREADS: usize = 2;
