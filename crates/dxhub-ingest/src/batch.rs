@@ -425,10 +425,16 @@ struct Line {
 }
 
 impl Line {
-    /// Whether the key is shorter than the prefix (its last byte is then 0): equal
-    /// prefixes are then equal keys, and the key is the prefix without its trailing 0s.
+    /// Whether the key is shorter than the prefix: equal prefixes are then equal keys, and
+    /// the key is the prefix without its trailing 0s. The prefix's last byte is then 0,
+    /// and so is an earlier one (the source's end: a dossier id has at least one byte).
+    /// A last byte of 0 alone is the end of a source of 31 bytes, in a longer key.
     fn short(&self) -> bool {
-        self.prefix[3] & 0xff == 0
+        const ONES: u64 = 0x0101_0101_0101_0101;
+        const HIGHS: u64 = 0x8080_8080_8080_8080;
+        let has_zero = |w: u64| w.wrapping_sub(ONES) & !w & HIGHS != 0;
+        let [w0, w1, w2, w3] = self.prefix;
+        w3 & 0xff == 0 && (has_zero(w0) || has_zero(w1) || has_zero(w2) || has_zero(w3 | 0xff))
     }
 }
 
@@ -848,7 +854,15 @@ mod tests {
             } else {
                 format!("D{k}")
             };
-            let source = ["dvcqg", "hcc-79", "b"][next(3) as usize];
+            // Sources of 30 to 32 bytes put their end at or around the prefix's last byte.
+            let source = [
+                "dvcqg",
+                "hcc-79",
+                "b",
+                "portal-of-a-ministry-thirty-by",
+                "portal-of-a-ministry-thirty-one",
+                "portal-of-a-ministry-thirty-two-",
+            ][next(6) as usize];
             let (version, fee) = (next(6), next(1000) * 1000);
             data.push_str(&format!(
                 "{id},{source},{version},1.000001,79,,online,true,received,2025-07-01T08:00:00+07:00,,,{fee},false\n"
@@ -1033,6 +1047,29 @@ mod tests {
         assert_eq!(keys, expected);
         assert_eq!(kb.key(1).len(), 31);
         assert_eq!(kb.key(2).len(), 32);
+    }
+
+    #[test]
+    fn a_source_of_31_bytes_keeps_its_ids_apart() {
+        // The 0 byte after such a source is the prefix's last byte: the key is longer
+        // than the prefix all the same.
+        let source = "s".repeat(31);
+        let mut lines = Vec::new();
+        for (id, version) in [("b", 1), ("a", 2), ("b", 3), ("a", 1)] {
+            let mut s = snap(id, version);
+            s.source = crate::ShortStr::new(&source);
+            lines.push(s);
+        }
+        let kb = KeyedBatch::new(lines);
+        let keys: Vec<(Vec<u8>, u64)> = (0..kb.len())
+            .map(|i| (kb.key(i).to_vec(), kb.version(i)))
+            .collect();
+        let key = |id: &str| {
+            let mut k = Vec::new();
+            crate::blocks::key_of(&source, id, &mut k);
+            k
+        };
+        assert_eq!(keys, vec![(key("a"), 2), (key("b"), 3)]);
     }
 
     #[test]
