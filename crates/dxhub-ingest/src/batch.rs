@@ -214,10 +214,9 @@ impl KeyedBatch {
 
 /// Builds a [`KeyedBatch`] from lines pushed in arrival order. Each line's key and
 /// encoded fields go to two byte arenas as it comes (the snapshot can be dropped at once);
-/// lines encoded elsewhere
-/// ([`EncodedLines`]) are taken whole, as they are ([`BatchBuilder::append`]): the batch is
-/// then a list of such stretches, read where they are by [`BatchBuilder::finish`] instead
-/// of being copied into one arena first.
+/// lines encoded elsewhere ([`EncodedLines`]) are taken whole, as they are
+/// ([`BatchBuilder::append`]): the batch is then a list of such stretches, read where they
+/// are by [`BatchBuilder::finish`] instead of being copied into one arena first.
 ///
 /// [`BatchBuilder::finish`] is a sample sort: splitters sampled from the batch cut the key
 /// space into buckets of a few thousand lines; one pass in arrival order moves each line's
