@@ -386,12 +386,8 @@ impl EncodedLines {
     /// a call to `memcpy`; this is done twice per line of a batch).
     #[inline]
     fn prefix(&self, line: usize) -> [u64; 4] {
-        let start = if line == 0 {
-            0
-        } else {
-            self.key_end[line - 1] as usize
-        };
-        let len = self.key_end[line] as usize - start;
+        let key = span(&self.key_end, line);
+        let (start, len) = (key.start, key.len());
         match self.keys.get(start..start + 32) {
             Some(window) => std::array::from_fn(|i| {
                 let word = u64::from_be_bytes(window[i * 8..i * 8 + 8].try_into().expect("8"));
@@ -399,7 +395,7 @@ impl EncodedLines {
                 let valid = len.saturating_sub(i * 8).min(8) as u32;
                 word & u64::MAX.checked_shl(64 - 8 * valid).unwrap_or(0)
             }),
-            None => key_prefix(&self.keys[start..start + len]),
+            None => key_prefix(&self.keys[key]),
         }
     }
 
@@ -799,8 +795,13 @@ fn room<T>(v: &mut Vec<T>, n: usize) {
 
 /// Item `i` of byte strings concatenated in `bytes`, item `k` ending at `ends[k]`.
 fn nth<'a>(bytes: &'a [u8], ends: &[u32], i: usize) -> &'a [u8] {
+    &bytes[span(ends, i)]
+}
+
+/// Where item `i` of byte strings concatenated, item `k` ending at `ends[k]`, lies.
+fn span(ends: &[u32], i: usize) -> std::ops::Range<usize> {
     let start = if i == 0 { 0 } else { ends[i - 1] };
-    &bytes[start as usize..ends[i] as usize]
+    start as usize..ends[i] as usize
 }
 
 /// The first 32 bytes of a block key, zero-padded, as four big-endian words (which

@@ -83,7 +83,7 @@ impl RejectSink {
 /// less); memory stays bounded: a batch is held compactly (about 90 bytes per dossier, see
 /// [`KeyedBatch`]), and at most two are out at once (being stored, waiting) while the
 /// next is built, into the buffers of the one before. The 20 M-line import peaks at about
-/// 850–890 MiB with 2 M lines (720–750 MiB with 1.5 M, since lines waiting in a batch no
+/// 830–910 MiB with 2 M lines (720–750 MiB with 1.5 M, since lines waiting in a batch no
 /// longer keep their 32-byte key prefixes). 2 M writes 14 % fewer pages than 1.5 M and
 /// took 1–3 % less time in alternating pairs (BENCHMARKS.md, sessions 14 and 15); 1.5 M
 /// took 6 % less than 1 M, and 1.25 M was slower than 1.5 M. SQLite's page cache for
