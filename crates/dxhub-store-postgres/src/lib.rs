@@ -64,7 +64,10 @@ impl PostgresStore {
             .execute("SELECT pg_advisory_lock($1)", &[&LOCK_MIGRATE])
             .await
             .map_err(db_err)?;
+        // One transaction for all pending migrations and their history rows (see the
+        // SQLite store: refinery's default commits them separately).
         let report = migrations::migrations::runner()
+            .set_grouped(true)
             .run_async(&mut client)
             .await
             .map_err(|e| StoreError::Migration(e.to_string()));

@@ -61,11 +61,29 @@ fn open_connection(path: &Path) -> StoreResult<Connection> {
     // writes 40 % fewer pages than with 4 KiB, for about a fifth more bytes; 16 KiB pages
     // wrote too many bytes.
     conn.execute_batch(
-        "PRAGMA page_size = 8192;
-         PRAGMA journal_mode = WAL;
-         PRAGMA synchronous = NORMAL;
-         PRAGMA foreign_keys = ON;
-         PRAGMA busy_timeout = 10000;",
+        "PRAGMA busy_timeout = 10000;
+         PRAGMA page_size = 8192;",
+    )
+    .map_err(|e| StoreError::Connect(format!("{}: {e}", path.display())))?;
+    // Switching a new file to WAL needs the file to itself, and SQLite answers "database
+    // is locked" at once (without the busy timeout) while another process opening the
+    // same new file holds it; so the switch is tried again for as long as that timeout.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        match conn.query_row("PRAGMA journal_mode = WAL", [], |_| Ok(())) {
+            Ok(()) => break,
+            Err(e)
+                if e.sqlite_error_code() == Some(rusqlite::ErrorCode::DatabaseBusy)
+                    && std::time::Instant::now() < deadline =>
+            {
+                std::thread::sleep(std::time::Duration::from_millis(2));
+            }
+            Err(e) => return Err(StoreError::Connect(format!("{}: {e}", path.display()))),
+        }
+    }
+    conn.execute_batch(
+        "PRAGMA synchronous = NORMAL;
+         PRAGMA foreign_keys = ON;",
     )
     .map_err(|e| StoreError::Connect(format!("{}: {e}", path.display())))?;
     Ok(conn)
@@ -85,8 +103,21 @@ impl SqliteStore {
         };
         store
             .with_conn(move |conn| {
-                migrations::migrations::runner()
-                    .run(conn)
+                // All pending migrations and their rows in the history table commit in one
+                // transaction: refinery's default commits each migration and its history
+                // row separately, so a process killed between the two left a schema that
+                // no later run could bring up to date ("table already exists").
+                let run = |conn: &mut Connection| {
+                    migrations::migrations::runner().set_grouped(true).run(conn)
+                };
+                // Another process opening the same new file may migrate it first; this
+                // run's transaction then fails as a whole, and running again finds the
+                // schema up to date.
+                let report = run(conn).or_else(|first| {
+                    tracing::debug!(error = %first, "SQLite migration failed; trying once more");
+                    run(conn)
+                });
+                report
                     .map(|report| {
                         for m in report.applied_migrations() {
                             tracing::info!(migration = %m, "applied SQLite migration");
@@ -450,5 +481,27 @@ impl TestDir {
 impl Drop for TestDir {
     fn drop(&mut self) {
         let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Several stores opening one new file at once (a server and an import started
+    /// together): one creates the schema and the others find it up to date.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn stores_opening_one_new_file_at_once_all_open_it() {
+        for round in 0..5 {
+            let dir = TestDir::new(&format!("open-together-{round}"));
+            let tasks: Vec<_> = (0..4)
+                .map(|_| tokio::spawn(SqliteStore::open(dir.db())))
+                .collect();
+            for (i, task) in tasks.into_iter().enumerate() {
+                if let Err(e) = task.await.expect("the task ran") {
+                    panic!("round {round}, store {i}: {e}");
+                }
+            }
+        }
     }
 }

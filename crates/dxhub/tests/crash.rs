@@ -125,22 +125,28 @@ fn import(url: &str, feed: &Path) -> Duration {
 /// Starts an import, kills it with SIGKILL after `delay`, and waits for it; whether the
 /// kill hit it (rather than it finishing first).
 fn import_killed(url: &str, feed: &Path, delay: Duration) -> bool {
+    let feed = feed.to_str().expect("a UTF-8 path");
+    killed(&["import", "dossiers", "--database", url, feed], delay)
+}
+
+/// Starts `dxhub` with `args`, kills it with SIGKILL after `delay`, and waits for it;
+/// whether the kill hit it (rather than it finishing first).
+fn killed(args: &[&str], delay: Duration) -> bool {
     let mut child = dxhub()
-        .args(["import", "dossiers", "--database", url])
-        .arg(feed)
+        .args(args)
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
-        .expect("start import");
+        .expect("start dxhub");
     std::thread::sleep(delay);
-    // The import may already be done; then kill has nothing to do, which is fine.
+    // The process may already be done; then kill has nothing to do, which is fine.
     let _ = Command::new("kill")
         .args(["-KILL", &child.id().to_string()])
         .status()
         .expect("kill");
     let status = child.wait().expect("wait");
-    eprintln!("killed after {delay:?}: {status}");
+    eprintln!("{} killed after {delay:?}: {status}", args[0]);
     status.code().is_none()
 }
 
@@ -239,5 +245,50 @@ fn postgres_import_killed_then_repeated_equals_one_clean_import() {
     assert!(
         export(&url) == clean,
         "killed, re-imported: export differs from a clean import on PostgreSQL"
+    );
+}
+
+/// Runs `dxhub migrate` on `url`; whether it succeeded, and its stderr.
+fn migrate(url: &str) -> (bool, String) {
+    let out = dxhub()
+        .args(["migrate", "--database", url])
+        .stdin(Stdio::null())
+        .output()
+        .expect("run migrate");
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+/// Creating the schema of a new database is crash-safe too: a process killed while it
+/// migrates leaves either no migration or whole ones applied, so the next run completes
+/// the schema. (Each migration and its history row used to commit separately, and a kill
+/// between the two left a table no later run could create: "table already exists".)
+#[test]
+fn sqlite_schema_creation_killed_at_any_moment_then_completes() {
+    let dir = tempfile::tempdir().unwrap();
+    let started = Instant::now();
+    let (ok, stderr) = migrate(&format!("sqlite://{}/clean.db", dir.path().display()));
+    assert!(ok, "migrate failed: {stderr}");
+    let took = started.elapsed();
+    eprintln!("clean migrate: {took:?}");
+    // Kill moments spread evenly from the start of the process to past its end.
+    let tries: u32 = 60;
+    let mut hit = 0u32;
+    for i in 0..tries {
+        let url = format!("sqlite://{}/run{i}.db", dir.path().display());
+        let delay = took.mul_f64(1.2 * f64::from(i) / f64::from(tries));
+        hit += u32::from(killed(&["migrate", "--database", &url], delay));
+        let (ok, stderr) = migrate(&url);
+        assert!(
+            ok,
+            "killed after {delay:?}, the next migrate failed: {stderr}"
+        );
+    }
+    eprintln!("{hit} of {tries} migrations were killed before they finished");
+    assert!(
+        hit >= tries / 4,
+        "only {hit} of {tries} were killed in time"
     );
 }
