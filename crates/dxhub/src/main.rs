@@ -285,8 +285,9 @@ fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     tracing_subscriber::fmt()
         .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| "info,tower_http=warn,tokio_postgres=warn".into()),
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| {
+                "info,tower_http=warn,tokio_postgres=warn,refinery_core=warn".into()
+            }),
         )
         .with_target(false)
         .with_writer(std::io::stderr)
