@@ -566,26 +566,36 @@ impl BatchBuilder {
         let (stretches, starts) = (&self.stretches, &self.starts);
         let (n, key_bytes, field_bytes) = (self.len, self.key_bytes, self.field_bytes);
         let buckets = (n / BUCKET_LINES).next_power_of_two().min(MAX_BUCKETS);
-        let splitters = splitters(
+        let splitters = Splitters::new(splitters(
             |i| {
                 let (s, j) = locate(stretches, starts, i);
                 s.prefix(j)
             },
             n,
             buckets,
-        );
+        ));
         let sb = &mut self.sort;
 
         // Each line's bucket, and each bucket's lines and field bytes.
         sb.bucket.clear();
         let mut count = vec![(0usize, 0usize); buckets];
         for enc in stretches {
-            for i in 0..enc.len() {
-                let p = enc.prefix(i);
-                let b = splitters.partition_point(|s| *s <= p);
-                sb.bucket.push(b as u16);
-                count[b].0 += 1;
-                count[b].1 += enc.field_bytes(i).len();
+            // Eight lines at a time: their searches are independent, so the core works
+            // on eight at once instead of waiting on each step of one.
+            let mut i = 0;
+            while i < enc.len() {
+                let many = (enc.len() - i).min(LANES);
+                let mut prefixes = [[0u64; 4]; LANES];
+                for (l, p) in prefixes[..many].iter_mut().enumerate() {
+                    *p = enc.prefix(i + l);
+                }
+                let found = splitters.buckets(&prefixes);
+                for (l, &b) in found[..many].iter().enumerate() {
+                    sb.bucket.push(b as u16);
+                    count[b].0 += 1;
+                    count[b].1 += enc.field_bytes(i + l).len();
+                }
+                i += many;
             }
         }
         // Where each bucket starts, then the lines moved there in arrival order.
@@ -770,6 +780,70 @@ fn splitters(prefix: impl Fn(usize) -> [u64; 4], n: usize, buckets: usize) -> Ve
     cut
 }
 
+/// Lines whose buckets [`Splitters::buckets`] finds together.
+const LANES: usize = 8;
+
+/// A batch's splitters (increasing, distinct) with what finding a line's bucket, the
+/// number of splitters not above its prefix, needs: a binary search without branches.
+/// The steps of a search over whole prefixes branch either way at random (a
+/// misprediction every other step); here each step's comparison of four words is
+/// arithmetic (a subtraction's borrow), and the search moves by a conditional move. The
+/// list is padded to a power of two with the largest prefix, so every search takes the
+/// same steps.
+struct Splitters {
+    padded: Vec<[u64; 4]>,
+    /// How many are real, and the number of steps (the log of the padded length).
+    real: usize,
+    steps: u32,
+}
+
+impl Splitters {
+    fn new(mut splitters: Vec<[u64; 4]>) -> Splitters {
+        let real = splitters.len();
+        splitters.resize(real.next_power_of_two(), [u64::MAX; 4]);
+        Splitters {
+            steps: splitters.len().trailing_zeros(),
+            padded: splitters,
+            real,
+        }
+    }
+
+    /// Whether splitter `i` is not above `prefix`: subtracting it from `prefix`, word by
+    /// word from the last, borrows nothing in the end.
+    #[inline(always)]
+    fn not_above(&self, i: usize, prefix: &[u64; 4]) -> bool {
+        let s = &self.padded[i];
+        let mut borrow = false;
+        for w in (0..4).rev() {
+            let (d, b1) = prefix[w].overflowing_sub(s[w]);
+            let (_, b2) = d.overflowing_sub(u64::from(borrow));
+            borrow = b1 | b2;
+        }
+        !borrow
+    }
+
+    /// The buckets of `LANES` prefixes, searched step by step together.
+    #[inline]
+    fn buckets(&self, prefixes: &[[u64; 4]; LANES]) -> [usize; LANES] {
+        let mut base = [0usize; LANES];
+        if self.real == 0 {
+            return base;
+        }
+        for step in (0..self.steps).rev() {
+            let half = 1usize << step;
+            for (b, p) in base.iter_mut().zip(prefixes) {
+                let below = self.not_above(*b + half - 1, p);
+                *b = std::hint::select_unpredictable(below, *b + half, *b);
+            }
+        }
+        for (b, p) in base.iter_mut().zip(prefixes) {
+            // The padding is the largest prefix, and may equal one sought.
+            *b = (*b + usize::from(self.not_above(*b, p))).min(self.real);
+        }
+        base
+    }
+}
+
 /// Line `i` (in arrival order) of `stretches`, which start at lines `starts`: its stretch
 /// and its place there.
 fn locate<'a>(
@@ -936,6 +1010,46 @@ mod tests {
         let mut window = [garbage; INLINE_CAPACITY];
         window[..value.len()].copy_from_slice(value.as_bytes());
         crate::ShortStr::from_ascii_window(&window, value.len())
+    }
+
+    proptest::proptest! {
+        /// The branch-free search finds the bucket a binary search over whole prefixes
+        /// finds, for splitters sharing leading words (each word drawn from a few values)
+        /// and prefixes equal to splitters, next to them, below and above them all.
+        #[test]
+        fn the_branch_free_search_finds_the_buckets_a_binary_search_finds(
+            words in proptest::collection::vec(proptest::collection::vec(0u64..4, 4), 0..200),
+            probes in proptest::collection::vec(proptest::collection::vec(0u64..5, 4), 1..100),
+        ) {
+            // Word values 0..4 spread apart, and the extremes, so probes fall between.
+            let word = |w: u64| match w { 0 => 0, 4 => u64::MAX, w => w * 1000 };
+            let mut sorted: Vec<[u64; 4]> =
+                words.iter().map(|w| std::array::from_fn(|i| word(w[i]))).collect();
+            sorted.sort_unstable();
+            sorted.dedup();
+            let splitters = Splitters::new(sorted.clone());
+            let near = |p: [u64; 4], d: u64| p.map(|w| w.wrapping_add(d));
+            let mut all: Vec<[u64; 4]> = probes
+                .iter()
+                .map(|w| std::array::from_fn(|i| word(w[i])))
+                .collect();
+            for s in &sorted {
+                all.extend([*s, near(*s, 1), near(*s, u64::MAX)]);
+            }
+            all.extend([[0; 4], [u64::MAX; 4]]);
+            for chunk in all.chunks(LANES) {
+                let mut prefixes = [[0u64; 4]; LANES];
+                prefixes[..chunk.len()].copy_from_slice(chunk);
+                let found = splitters.buckets(&prefixes);
+                for (p, b) in chunk.iter().zip(found) {
+                    proptest::prop_assert_eq!(
+                        b,
+                        sorted.partition_point(|s| s <= p),
+                        "prefix {:?}", p
+                    );
+                }
+            }
+        }
     }
 
     proptest::proptest! {
