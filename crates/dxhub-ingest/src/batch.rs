@@ -270,6 +270,8 @@ struct SortBuffers {
     bucket: Vec<u16>,
     /// Per bucketed line: what sorting it needs (its `line` is its place in these buffers).
     lines: Vec<Line>,
+    /// The bucket being sorted, as its sort sees it (see [`sort_key`]).
+    sorted: Vec<u128>,
     /// Per bucketed line, in the same places: see [`Record`].
     records: Vec<Record>,
     /// The bucketed lines' encoded fields, concatenated in their order.
@@ -409,10 +411,10 @@ impl EncodedLines {
     }
 }
 
-/// What sorting a line needs, and what the walk after it reads most: its key's prefix
-/// (see [`key_prefix`]), its place in the bucketed buffers (the same order as arrival
-/// within a bucket) and its part. (The part fills what would be padding.)
-#[derive(Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord)]
+/// What sorting a line needs (see [`sort_key`]), and what the walk after it reads most:
+/// its key's prefix (see [`key_prefix`]), its place in the bucketed buffers (the same
+/// order as arrival within a bucket) and its part. (The part fills what would be padding.)
+#[derive(Clone, Copy, Default)]
 struct Line {
     prefix: [u64; 4],
     line: u32,
@@ -674,7 +676,7 @@ impl BatchBuilder {
         // Bucket after bucket (a key's lines share its prefix, hence its bucket), while its
         // lines are in the cache: sorted by key, then arrival (equal prefixes of long keys
         // are told apart by the keys), then walked key by key.
-        for (w, f) in bounds.windows(2).zip(field_bounds.windows(2)) {
+        for (b, (w, f)) in bounds.windows(2).zip(field_bounds.windows(2)).enumerate() {
             // The bucket's records and fields were written when the batch was bucketed, and
             // have left the cache since; the walk below reads them in key order, all over
             // the bucket. One pass in their order brings them back at the memory's pace
@@ -688,30 +690,59 @@ impl BatchBuilder {
                     .step_by(64)
                     .fold(0u64, |a, &b| a ^ u64::from(b));
             std::hint::black_box(warm);
-            let order = &mut sb.lines[w[0]..w[1]];
-            order.sort_unstable();
+            // Sorted as 16-byte numbers (see `sort_key`) rather than as the 40-byte lines:
+            // the sort moves its elements about, and that was most of its time.
+            let lines = &sb.lines[w[0]..w[1]];
+            let from = splitters.shared_bytes(b).min(WINDOW_FROM_MAX);
+            let sorted = &mut sb.sorted;
+            sorted.clear();
+            sorted.extend(
+                lines
+                    .iter()
+                    .enumerate()
+                    .map(|(k, l)| sort_key(&l.prefix, from, k)),
+            );
+            sorted.sort_unstable();
+            let line = |o: u128| &lines[o as u32 as usize];
+            // Equal windows that end before the prefix does: by prefix, then arrival, too.
+            if from + WINDOW < 32 {
+                let mut at = 0;
+                while at < sorted.len() {
+                    let mut end = at + 1;
+                    while end < sorted.len() && sorted[end] >> 32 == sorted[at] >> 32 {
+                        end += 1;
+                    }
+                    if end - at > 1 {
+                        sorted[at..end].sort_unstable_by(|a, b| {
+                            line(*a).prefix.cmp(&line(*b).prefix).then(a.cmp(b))
+                        });
+                    }
+                    at = end;
+                }
+            }
             // Long keys sharing a prefix: by key, then arrival, too.
             let mut at = 0;
-            while at < order.len() {
+            while at < sorted.len() {
                 let mut end = at + 1;
-                while end < order.len() && order[end].prefix == order[at].prefix {
+                while end < sorted.len() && line(sorted[end]).prefix == line(sorted[at]).prefix {
                     end += 1;
                 }
-                if end - at > 1 && !order[at].short() {
-                    order[at..end]
-                        .sort_unstable_by(|a, b| key(a).cmp(key(b)).then(a.line.cmp(&b.line)));
+                if end - at > 1 && !line(sorted[at]).short() {
+                    sorted[at..end]
+                        .sort_unstable_by(|a, b| key(line(*a)).cmp(key(line(*b))).then(a.cmp(b)));
                 }
                 at = end;
             }
-            let order = &*order;
+            let sorted = &*sorted;
+            let order = |k: usize| line(sorted[k]);
             let mut at = 0;
-            while at < order.len() {
-                let first = order[at];
+            while at < sorted.len() {
+                let first = *order(at);
                 let short = first.short();
                 let mut end = at + 1;
-                while end < order.len()
-                    && order[end].prefix == first.prefix
-                    && (short || key(&order[end]) == key(&first))
+                while end < sorted.len()
+                    && order(end).prefix == first.prefix
+                    && (short || key(order(end)) == key(&first))
                 {
                     end += 1;
                 }
@@ -721,7 +752,7 @@ impl BatchBuilder {
                 let mut version = records[newest].version;
                 out.records.push(version);
                 out.record_parts.push(first.part);
-                for l in &order[at + 1..end] {
+                for l in (at + 1..end).map(order) {
                     let v = records[l.line as usize].version;
                     if v > version {
                         out.records.push(v);
@@ -780,6 +811,26 @@ fn splitters(prefix: impl Fn(usize) -> [u64; 4], n: usize, buckets: usize) -> Ve
     cut
 }
 
+/// Bytes of a key prefix in a bucket's sort key, and where they start at most.
+const WINDOW: usize = 12;
+const WINDOW_FROM_MAX: usize = 32 - WINDOW;
+
+/// A bucketed line as its bucket's sort sees it: the `WINDOW` bytes of its key's prefix
+/// from byte `from` (before which the bucket's lines do not differ), then its place in
+/// the bucket, in one number. Sorting these orders the bucket by key prefix, then
+/// arrival, but for lines whose windows are equal and whose prefixes differ after them.
+fn sort_key(prefix: &[u64; 4], from: usize, place: usize) -> u128 {
+    let high = (u128::from(prefix[0]) << 64) | u128::from(prefix[1]);
+    let low = (u128::from(prefix[2]) << 64) | u128::from(prefix[3]);
+    // The 16 bytes from `from`.
+    let bytes = match from * 8 {
+        0 => high,
+        bits @ 1..128 => (high << bits) | (low >> (128 - bits)),
+        bits => low << (bits - 128),
+    };
+    (bytes & !u128::from(u32::MAX)) | place as u128
+}
+
 /// Lines whose buckets [`Splitters::buckets`] finds together.
 const LANES: usize = 8;
 
@@ -806,6 +857,23 @@ impl Splitters {
             padded: splitters,
             real,
         }
+    }
+
+    /// How many leading bytes the prefixes of bucket `b` share: those its two splitters
+    /// share (none for the first and the last bucket, which have one).
+    fn shared_bytes(&self, b: usize) -> usize {
+        if b == 0 || b >= self.real {
+            return 0;
+        }
+        let (low, high) = (&self.padded[b - 1], &self.padded[b]);
+        let mut bytes = 0;
+        for (l, h) in low.iter().zip(high) {
+            if l != h {
+                return bytes + (l ^ h).leading_zeros() as usize / 8;
+            }
+            bytes += 8;
+        }
+        bytes
     }
 
     /// Whether splitter `i` is not above `prefix`: subtracting it from `prefix`, word by
@@ -1048,6 +1116,28 @@ mod tests {
                         "prefix {:?}", p
                     );
                 }
+            }
+        }
+    }
+
+    proptest::proptest! {
+        /// A sort key is the `WINDOW` bytes of the prefix from `from`, compared as bytes,
+        /// then the line's place.
+        #[test]
+        fn sort_keys_compare_as_the_window_of_bytes_then_the_place(
+            from in 0usize..=WINDOW_FROM_MAX,
+            keys in proptest::collection::vec(
+                proptest::collection::vec(proptest::prelude::any::<u8>(), 32),
+                2..20,
+            ),
+        ) {
+            for (i, key) in keys.iter().enumerate() {
+                let k = sort_key(&key_prefix(key), from, i);
+                let window = key[from..from + WINDOW]
+                    .iter()
+                    .fold(0u128, |a, &b| (a << 8) | u128::from(b));
+                proptest::prop_assert_eq!(k >> 32, window);
+                proptest::prop_assert_eq!(k as u32 as usize, i);
             }
         }
     }
