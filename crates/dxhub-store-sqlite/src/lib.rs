@@ -46,13 +46,17 @@ pub(crate) fn db_err(e: rusqlite::Error) -> StoreError {
     StoreError::Database(e.to_string())
 }
 
+/// How long a connection waits for another process's lock before answering "database is
+/// locked".
+const BUSY_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+
 fn open_connection(path: &Path) -> StoreResult<Connection> {
     let flags = OpenFlags::SQLITE_OPEN_READ_WRITE
         | OpenFlags::SQLITE_OPEN_CREATE
         | OpenFlags::SQLITE_OPEN_NO_MUTEX
         | OpenFlags::SQLITE_OPEN_URI;
-    let conn = Connection::open_with_flags(path, flags)
-        .map_err(|e| StoreError::Connect(format!("{}: {e}", path.display())))?;
+    let failed = |e: rusqlite::Error| StoreError::Connect(format!("{}: {e}", path.display()));
+    let conn = Connection::open_with_flags(path, flags).map_err(failed)?;
     // WAL lets readers run beside the one writer; NORMAL sync is durable across process
     // crashes (only an OS crash can lose the last transactions); the busy timeout makes
     // concurrent writers from several processes wait instead of failing. A new database
@@ -60,15 +64,13 @@ fn open_connection(path: &Path) -> StoreResult<Connection> {
     // blocks (`dossier_blocks`) scattered over the recent part of the table then reads and
     // writes 40 % fewer pages than with 4 KiB, for about a fifth more bytes; 16 KiB pages
     // wrote too many bytes.
-    conn.execute_batch(
-        "PRAGMA busy_timeout = 10000;
-         PRAGMA page_size = 8192;",
-    )
-    .map_err(|e| StoreError::Connect(format!("{}: {e}", path.display())))?;
+    conn.busy_timeout(BUSY_TIMEOUT)
+        .and_then(|()| conn.execute_batch("PRAGMA page_size = 8192;"))
+        .map_err(failed)?;
     // Switching a new file to WAL needs the file to itself, and SQLite answers "database
     // is locked" at once (without the busy timeout) while another process opening the
     // same new file holds it; so the switch is tried again for as long as that timeout.
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    let deadline = std::time::Instant::now() + BUSY_TIMEOUT;
     loop {
         match conn.query_row("PRAGMA journal_mode = WAL", [], |_| Ok(())) {
             Ok(()) => break,
@@ -78,14 +80,14 @@ fn open_connection(path: &Path) -> StoreResult<Connection> {
             {
                 std::thread::sleep(std::time::Duration::from_millis(2));
             }
-            Err(e) => return Err(StoreError::Connect(format!("{}: {e}", path.display()))),
+            Err(e) => return Err(failed(e)),
         }
     }
     conn.execute_batch(
         "PRAGMA synchronous = NORMAL;
          PRAGMA foreign_keys = ON;",
     )
-    .map_err(|e| StoreError::Connect(format!("{}: {e}", path.display())))?;
+    .map_err(failed)?;
     Ok(conn)
 }
 
